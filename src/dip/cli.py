@@ -1,0 +1,221 @@
+"""The `dip` command: fit, inpaint, mask, describe (here) and fetch, report, compare, figure7 (their modules)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from dip.errors import DipError
+
+DELEGATED: dict[str, tuple[str, str, str]] = {
+    "fetch": ("dip.fetch", "main", "fetch and verify the input images (mirror or HTTPS, sha256-checked)"),
+    "report": ("dip.report", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
+    "compare": ("dip.report", "compare_main", "compare a metrics.csv with a baseline (CI regression gate)"),
+    "figure7": ("dip.figure", "main", "draw the Figure 7 montage"),
+}
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> None:
+    g = p.add_argument_group("hyperparameters (override single preset values)")
+    g.add_argument("--preset", required=default_preset is None, default=default_preset,
+                   help="named preset from presets.yaml (table1, fig7_text)")
+    g.add_argument("--presets", type=Path, help="another presets file (default: the packaged one)")
+    g.add_argument("--iterations", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--reg-noise-std", type=float)
+    g.add_argument("--eval-every", type=int)
+    g.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="override any preset key, value in YAML (e.g. --set n_down=[32,32,32,32,32])")
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    r.add_argument("--threads", type=int, help="torch threads (default: SLURM_CPUS_PER_TASK or the CPU affinity)")
+    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"])
+    r.add_argument("--memory-format", default="auto", choices=["auto", "channels_last", "contiguous"])
+    r.add_argument("--deterministic", action="store_true",
+                   help="CUDA: deterministic algorithms, no cudnn autotuning (CPU runs are deterministic anyway)")
+    r.add_argument("--crop", type=int, help="fit a central NxN crop (reduced-cost profiles)")
+    r.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="write a resumable checkpoint every N iterations (0: only on SIGINT/SIGTERM)")
+    r.add_argument("--checkpoint-dir", type=Path, help="default: <out>.ckpt beside the output")
+    r.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after success")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="tqdm bar (default: only on a terminal; plain lines otherwise)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dip", description="Deep Image Prior: fitting, masks and the "
+                                     "reproduction pipeline's tools.")
+    parser.add_argument("--version", action="version", version=f"dip {__import__('dip').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    f = sub.add_parser("fit", help="fit one image (the reproduction workhorse)",
+                       description="Fit the skip network to IMAGE x MASK and score it against the ground truth.")
+    f.add_argument("--image", type=Path, required=True, help="the clean image; the observation is IMAGE x MASK")
+    f.add_argument("--mask", type=Path, help="255/1 = known, 0 = missing (default: every pixel known)")
+    f.add_argument("--gt", type=Path, help="ground truth (default: IMAGE)")
+    f.add_argument("--out", type=Path, required=True, help="output directory")
+    f.add_argument("--tag", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="recorded in metrics.json under tags (the pipeline records profile, task, image)")
+    _add_fit_options(f, None)
+
+    i = sub.add_parser("inpaint", help="restore your own damaged image (no ground truth)")
+    i.add_argument("image", type=Path)
+    i.add_argument("mask", type=Path, help="255/1 = keep, 0 = fill in")
+    i.add_argument("-o", "--output", type=Path, required=True, help="restored image (PNG)")
+    _add_fit_options(i, "fig7_text")
+
+    m = sub.add_parser("mask", help="write a reproducible random mask")
+    m.add_argument("--bernoulli", type=float, required=True, metavar="P", help="fraction of pixels dropped")
+    m.add_argument("--seed", type=int, required=True)
+    m.add_argument("--like", type=Path, required=True, help="image whose size the mask takes")
+    m.add_argument("-o", "--output", type=Path, required=True)
+
+    d = sub.add_parser("describe", help="print a preset's network, its shapes and parameter count")
+    d.add_argument("--preset", required=True)
+    d.add_argument("--presets", type=Path)
+    d.add_argument("--size", default="512x512", help="HxW for the shapes (default 512x512)")
+    d.add_argument("--channels", type=int, default=1, help="image channels (1 gray, 3 RGB)")
+
+    for name, (_, _, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    o = {k: getattr(args, k) for k in ("iterations", "lr", "reg_noise_std", "eval_every") if getattr(args, k) is not None}
+    o.update(dict(args.set))
+    return o
+
+
+def _request(args: argparse.Namespace, **kw: Any):
+    from dip.fit import FitRequest
+    from dip.presets import resolve
+
+    if args.checkpoint_every < 0:
+        raise DipError("--checkpoint-every", f"must be >= 0, got {args.checkpoint_every}")
+    if args.crop is not None and args.crop <= 0:
+        raise DipError("--crop", f"must be a positive integer, got {args.crop}")
+    params = resolve(args.preset, _overrides(args), args.presets)
+    return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
+                      precision=args.precision, memory_format=args.memory_format, deterministic=args.deterministic,
+                      crop=args.crop, checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
+                      keep_checkpoint=args.keep_checkpoint, **kw)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from dip.fit import run_fit
+
+    req = _request(args, image=args.image, mask=args.mask, gt=args.gt or args.image, out=args.out,
+                   tags={k: str(v) for k, v in args.tag})
+    m = run_fit(req, progress=args.progress)
+    psnr_txt = f"psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, " if m["psnr"] is not None else ""
+    print(f"{args.out}: {psnr_txt}masked psnr {m['psnr_masked']:.2f} dB, {m['iterations']} iterations, "
+          f"{m['seconds_per_iter']:.4f} s/it, {m['backtracks']} backtracks")
+    return 0
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    from dip.fit import run_fit
+
+    out: Path = args.output
+    if out.suffix.lower() != ".png":
+        raise DipError(out, "the output must be a .png file")
+    work = out.with_name(f".{out.name}.fit")
+    req = _request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False)
+    if req.checkpoint_dir is None:
+        req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
+    run_fit(req, progress=args.progress)
+    os.replace(work / "output.png", out)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_mask(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dip.io import read_image, write_png
+
+    if not 0.0 <= args.bernoulli < 1.0:
+        raise DipError("--bernoulli", f"must be in [0, 1), got {args.bernoulli}")
+    _, h, w = read_image(args.like).shape
+    rng = np.random.Generator(np.random.PCG64(args.seed))
+    known = rng.random((h, w)) >= args.bernoulli
+    write_png(args.output, np.where(known, 255, 0).astype(np.uint8))
+    print(f"{args.output}: {w}x{h}, {100 * (1 - known.mean()):.2f}% missing (seed {args.seed})")
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    import torch
+
+    from dip.model import SkipConfig, SkipNet, count_parameters, padded_size
+    from dip.presets import resolve
+
+    p = resolve(args.preset, {}, args.presets)
+    try:
+        h, w = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise DipError("--size", f"expected HxW such as 512x512, got {args.size!r}") from None
+    in_ch = 2 if p["input_kind"] == "meshgrid" else p["input_depth"]
+    cfg = SkipConfig(in_ch, args.channels, p["n_down"], p["n_up"], p["n_skip"], p["k_down"], p["k_up"],
+                     p["k_skip"], p["upsample"])
+    net = SkipNet(cfg)
+    hp, wp = padded_size(h, w, cfg.depth)
+    rows: list[str] = []
+
+    def hook(name: str) -> Callable:
+        return lambda mod, inp, out: rows.append(f"  {name:<28} {str(tuple(inp[0].shape)):<22} -> {tuple(out.shape)}")
+
+    labels = {"down": "d", "skip": "s", "up": "u", "upsample": "upsample"}
+    for name, mod in net.named_modules():
+        kind = name.split(".")[-1]
+        if kind in labels:
+            mod.register_forward_hook(hook(f"{labels[kind]}{name.count('deeper') + 1}"))
+        elif kind == "head":
+            mod.register_forward_hook(hook("output (1x1 conv, sigmoid)"))
+    with torch.no_grad():
+        net(torch.zeros(1, in_ch, hp, wp))
+    print(f"preset {args.preset}: {p.get('description', '')}")
+    print(f"input z: {in_ch} x {hp} x {wp} ({p['input_kind']}){' (padded from %dx%d)' % (h, w) if (hp, wp) != (h, w) else ''}")
+    print("blocks (execution order; nesting depth = scale):")
+    print("\n".join(rows))
+    print(net)
+    print(f"parameters: {count_parameters(net):,}")
+    return 0
+
+
+COMMANDS = {"fit": cmd_fit, "inpaint": cmd_inpaint, "mask": cmd_mask, "describe": cmd_describe}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(level=logging.INFO, format="[dip] %(message)s", stream=sys.stderr)
+    try:
+        if argv and argv[0] in DELEGATED:
+            module, func, _ = DELEGATED[argv[0]]
+            return int(getattr(__import__(module, fromlist=[func]), func)(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except DipError as e:
+        print(f"dip: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

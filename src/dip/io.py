@@ -1,0 +1,120 @@
+"""Reading and writing images with validation, sha256, and atomic file output.
+
+Every reader raises :class:`dip.errors.DipError` naming the file and the problem, so the CLI can print
+one line and exit 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from dip.errors import DipError
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    p = Path(path)
+    if not p.exists():
+        raise DipError(p, "no such file")
+    if p.is_dir():
+        raise DipError(p, "is a directory, not an image")
+    if p.stat().st_size == 0:
+        raise DipError(p, "empty file (0 bytes)")
+    try:
+        img = Image.open(p)
+        img.load()  # decodes everything: truncated files fail here, not later
+    except UnidentifiedImageError:
+        raise DipError(p, "not an image file (cannot identify the format)") from None
+    except PermissionError:
+        raise DipError(p, "permission denied") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DipError(p, f"unreadable or truncated image ({e})") from None
+    return img
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An 8-bit grayscale or RGB image as float32 in [0, 1], shaped (C, H, W) with C = 1 or 3."""
+    img = _open(path)
+    if img.mode in ("P", "RGBA", "LA", "PA"):
+        if img.mode in ("RGBA", "LA", "PA") and np.asarray(img.getchannel("A")).min() < 255:
+            raise DipError(path, f"has transparency (mode {img.mode}); give an opaque image")
+        img = img.convert("RGB" if img.mode != "LA" else "L")
+    if img.mode == "1":
+        img = img.convert("L")
+    if img.mode not in ("L", "RGB"):
+        raise DipError(path, f"unsupported image mode {img.mode} (need 8-bit grayscale or RGB)")
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
+    """A binary mask (255 or 1 = known, 0 = missing) as bool (H, W), checked against the image size."""
+    img = _open(path)
+    if img.mode not in ("L", "1", "P"):
+        raise DipError(path, f"mask must be a single-channel image, got mode {img.mode}")
+    a = np.asarray(img.convert("L") if img.mode == "P" else img)
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    if a.shape != tuple(shape):
+        raise DipError(path, f"mask is {a.shape[1]}x{a.shape[0]} but the image is {shape[1]}x{shape[0]}")
+    values = set(np.unique(a).tolist())
+    if not (values <= {0, 255} or values <= {0, 1}):
+        bad = sorted(values - {0, 1, 255})[:5]
+        raise DipError(path, f"mask is not binary (values other than 0/255 or 0/1, e.g. {bad})")
+    known = a > 0
+    if not known.any():
+        raise DipError(path, "mask has no known pixel (all zero)")
+    return known
+
+
+def to_uint8(a: np.ndarray) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8, rounded."""
+    u = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+    return u[0] if u.shape[0] == 1 else u.transpose(1, 2, 0)
+
+
+def write_png(path: str | os.PathLike, a: np.ndarray) -> None:
+    """Write a (C, H, W) float image or an (H, W[, 3]) uint8 image as PNG, atomically."""
+    u = a if a.dtype == np.uint8 else to_uint8(a)
+    with atomic_path(path) as tmp:
+        Image.fromarray(u).save(tmp, format="PNG")
+
+
+class atomic_path:
+    """Context manager yielding a temporary path beside ``path``; moved into place only on success."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

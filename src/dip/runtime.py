@@ -1,0 +1,159 @@
+"""Devices, threads, precision and progress reporting: the parts of a fit that depend on where it runs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import torch
+
+from dip.errors import DipError
+
+log = logging.getLogger("dip.fit")
+PRECISIONS = ("fp32", "bf16", "tf32")
+
+
+def pick_device(name: str) -> torch.device:
+    """auto -> cuda if available, else mps, else cpu; an explicit device that is absent is an error."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DipError("--device", "cuda requested but no CUDA device is available to this torch build")
+    if name == "mps" and not has_mps:
+        raise DipError("--device", "mps requested but the Metal backend is not available")
+    if name not in ("cpu", "cuda", "mps"):
+        raise DipError("--device", f"must be auto, cpu, cuda or mps, got {name!r}")
+    return torch.device(name)
+
+
+def default_threads() -> int:
+    """What the scheduler gave this process: SLURM's cpus-per-task, else the CPU affinity mask."""
+    for var in ("DIP_THREADS", "SLURM_CPUS_PER_TASK"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return int(os.environ[var])
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def configure(device: torch.device, threads: int | None, precision: str, deterministic: bool) -> int:
+    """Set torch threads and the numeric modes; returns the thread count in force."""
+    if precision not in PRECISIONS:
+        raise DipError("--precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "tf32" and device.type != "cuda":
+        raise DipError("--precision", "tf32 exists only on CUDA devices; use fp32 or bf16 here")
+    if threads is not None and threads <= 0:
+        raise DipError("--threads", f"must be a positive integer, got {threads}")
+    n = threads or default_threads()
+    torch.set_num_threads(n)
+    if device.type == "cuda":
+        tf32 = precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+    return n
+
+
+def use_channels_last(mode: str, device: torch.device, precision: str) -> bool:
+    """auto: channels-last where it is faster (CUDA, and bf16 on CPU: see docs/performance.md)."""
+    if mode not in ("auto", "channels_last", "contiguous"):
+        raise DipError("--memory-format", f"must be auto, channels_last or contiguous, got {mode!r}")
+    if mode == "auto":
+        return device.type == "cuda" or precision == "bf16"
+    return mode == "channels_last"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for the forward pass; a no-op for fp32/tf32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+class progress:
+    """A tqdm bar with ETA and PSNR on a terminal; a plain line per evaluation otherwise (pipeline logs)."""
+
+    def __init__(self, total: int, initial: int, enabled: bool | None, desc: str):
+        self.tty = sys.stderr.isatty() if enabled is None else enabled
+        self.total, self.t0, self.initial = total, time.perf_counter(), initial
+        self.bar = None
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="it", dynamic_ncols=True)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def report(self, it: int, row: dict[str, Any] | None) -> None:
+        if row is None:
+            return
+        shown = {"psnr": row["psnr"], "masked": row["psnr_masked"]}
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.2f}" for k, v in shown.items() if v == v}, refresh=False)
+            return
+        done = it + 1 - self.initial
+        rate = (time.perf_counter() - self.t0) / max(done, 1)
+        eta = rate * (self.total - it - 1)
+        psnr_txt = f" psnr {row['psnr']:.2f}" if row["psnr"] == row["psnr"] else ""
+        print(f"[dip] it {it + 1}/{self.total} loss {row['loss']:.3e} masked {row['psnr_masked']:.2f}{psnr_txt} "
+              f"({rate:.3f} s/it, eta {eta:.0f} s)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Interrupted(DipError):
+    """The fit was asked to stop (SIGINT/SIGTERM) and saved a checkpoint first."""
+
+    exit_code = 130
+
+
+class stop_requests:
+    """Within the block, SIGINT and SIGTERM set ``requested`` instead of killing the process mid-step."""
+
+    def __enter__(self) -> "stop_requests":
+        import signal
+
+        self.requested: str | None = None
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
