@@ -105,9 +105,13 @@ class SkipNet(nn.Module):
 
 
 def padded_size(height: int, width: int, depth: int) -> tuple[int, int]:
-    """Smallest size >= (height, width) that the network maps to itself (multiples of 2**depth)."""
+    """Smallest size >= (height, width) that the network maps to itself.
+
+    A multiple of ``2**depth``, and at least ``2**(depth + 1)`` so the deepest feature map is 2x2 or larger
+    (reflection padding needs more than one pixel).
+    """
     m = 2**depth
-    return -(-height // m) * m, -(-width // m) * m
+    return max(-(-height // m) * m, 2 * m), max(-(-width // m) * m, 2 * m)
 
 
 def count_parameters(model: nn.Module) -> int:

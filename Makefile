@@ -1,0 +1,60 @@
+# dip-repro: the two commands of the README, and the helpers behind them.
+#   make reproduce            set up .venv, fetch the data, run the whole DAG (PROFILE=quick by default)
+#   make test                 unit tests, then the ci profile end to end, then the regression gate
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= quick
+CORES ?= all
+SNAKEMAKE_PROFILE ?= workflow/profiles/local
+PY := $(VENV)/bin/python
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+# An offline mirror beside the checkout is used when present (see README, "Offline").
+ifeq ($(origin DIP_DATA_MIRROR), undefined)
+  ifneq ($(wildcard ../shared/data/table1),)
+    export DIP_DATA_MIRROR := $(abspath ../shared/data)
+  endif
+endif
+
+.PHONY: setup reproduce test unit pipeline-ci regression baseline slurm-test lint clean-results
+
+setup: $(VENV)/.installed
+
+# torch is pinned (2.13.0) in pyproject.toml; on a machine with a local CPU wheel pip takes it from disk.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+reproduce: setup
+	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=$(PROFILE)
+	@echo "results in results/$(PROFILE)/ (table1.md, figure7.png, metrics.csv)"
+
+test: unit pipeline-ci regression
+
+unit: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+pipeline-ci: setup
+	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=ci
+
+regression: setup
+	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml
+
+# Regenerate the regression baseline from a fresh ci run (commit the result with the command in the message).
+baseline: setup
+	rm -rf results/ci
+	$(MAKE) pipeline-ci
+	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
+
+slurm-test: setup
+	$(PY) -m pytest -q -p no:cacheprovider -m slurm tests/cluster
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+clean-results:
+	rm -rf results/$(PROFILE) .snakemake/incomplete

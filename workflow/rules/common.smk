@@ -1,0 +1,109 @@
+# Shared definitions: the chosen profile, the fits it implies, and the `dip` command to call.
+import sys
+from pathlib import Path
+
+from dip.errors import DipError
+from dip.fetch import load_manifest
+from dip.presets import resolve
+
+DIP = f"{sys.executable} -m dip.cli"
+PROFILE = str(config["profile"])
+if PROFILE not in config["profiles"]:
+    raise ValueError(
+        f"config: unknown profile {PROFILE!r} (known: {', '.join(config['profiles'])}); "
+        "choose one with --config profile=NAME"
+    )
+PROF = config["profiles"][PROFILE]
+OUT = f"results/{PROFILE}"
+SEEDS = PROF["seeds"]
+MANIFEST = load_manifest(config["manifest"])
+for _task, _t in config["tasks"].items():
+    _known = MANIFEST.get(_t["dataset"], {})
+    for _name in _t["images"] + ([] if _t["mask"] == "bernoulli" else [_t["mask"]]):
+        if _name not in _known:
+            raise ValueError(
+                f"config: tasks.{_task}: unknown image {_name!r} for dataset {_t['dataset']!r} "
+                f"(known in {config['manifest']}: {', '.join(_known)})"
+            )
+    try:  # a typo in an override fails here, before anything runs
+        resolve(_t["preset"], PROF["overrides"].get(_task, {}))
+    except DipError as e:
+        raise ValueError(f"config: profiles.{PROFILE}.overrides.{_task}: {e}") from None
+
+
+wildcard_constraints:
+    task="[A-Za-z0-9_]+",
+    image="[A-Za-z0-9_]+",
+    seed=r"\d+",
+
+
+def fit_dir(task, image, seed):
+    return f"{OUT}/fits/{task}/{image}/seed{seed}"
+
+
+def all_fits():
+    """(task, image, seed) for every fit of the profile."""
+    return [
+        (task, image, seed)
+        for task, t in config["tasks"].items()
+        for image in t["images"]
+        for seed in SEEDS
+    ]
+
+
+def raw(dataset, name):
+    return f"data/raw/{dataset}/{name}.png"
+
+
+def override_flags(task):
+    """`--set KEY=VALUE` for each override of this task in this profile (JSON values are YAML too)."""
+    import json
+    import shlex
+
+    items = PROF["overrides"].get(task, {}).items()
+    return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in items)
+
+
+def mirror_flag():
+    m = config.get("data_mirror")
+    return f"--mirror {m}" if m else ""  # else dip fetch reads $DIP_DATA_MIRROR, or downloads
+
+
+def mask_task(image):
+    """The Bernoulli task that uses this image (its dataset and drop rate)."""
+    for t in config["tasks"].values():
+        if t["mask"] == "bernoulli" and image in t["images"]:
+            return t
+    raise ValueError(f"no Bernoulli-mask task uses image {image!r}")
+
+
+def fit_inputs(wc):
+    t = config["tasks"][wc.task]
+    mask = (
+        f"{OUT}/masks/{wc.image}_seed{wc.seed}.png"
+        if t["mask"] == "bernoulli"
+        else raw(t["dataset"], t["mask"])
+    )
+    return {"image": raw(t["dataset"], wc.image), "mask": mask}
+
+
+def fit_resources():
+    r = PROF["resources"]
+    res = {"mem_mb": r["mem_mb"], "runtime": r["runtime_min"]}
+    if r["gpus"]:
+        res["gpu"] = r["gpus"]  # the SLURM executor turns this into --gpus (see workflow/profiles/slurm)
+    return res
+
+
+def fit_files(name):
+    return [f"{fit_dir(t, i, s)}/{name}" for t, i, s in all_fits()]
+
+
+def fig7_inputs(wc):
+    seed = min(SEEDS)
+    return {
+        "kate": f"{fit_dir('fig7_text', 'kate', seed)}/metrics.json",
+        "barbara": f"{fit_dir('table1', 'barbara', seed)}/metrics.json",
+        "kate_image": raw("fig7", "kate"),
+        "barbara_image": raw("table1", "barbara"),
+    }

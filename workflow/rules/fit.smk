@@ -1,0 +1,55 @@
+# One mask per (image, seed) for the Bernoulli tasks, then one fit per (task, image, seed).
+
+
+rule mask:
+    input:
+        image=lambda wc: raw(mask_task(wc.image)["dataset"], wc.image),
+    output:
+        f"{OUT}/masks/{{image}}_seed{{seed}}.png",
+    params:
+        dip=DIP,
+        drop=lambda wc: mask_task(wc.image)["drop"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{OUT}/logs/mask/{{image}}_seed{{seed}}.log",
+    localrule: True
+    shell:
+        "{params.dip} mask --bernoulli {params.drop} --seed {wildcards.seed} --like {input.image} -o {output} > {log} 2>&1"
+
+
+rule fit:
+    input:
+        unpack(fit_inputs),
+    output:
+        metrics=f"{OUT}/fits/{{task}}/{{image}}/seed{{seed}}/metrics.json",
+        output=f"{OUT}/fits/{{task}}/{{image}}/seed{{seed}}/output.png",
+        observed=f"{OUT}/fits/{{task}}/{{image}}/seed{{seed}}/observed.png",
+        curve=f"{OUT}/fits/{{task}}/{{image}}/seed{{seed}}/curve.csv",
+    params:
+        dip=DIP,
+        out=lambda wc, output: str(Path(output.metrics).parent),
+        dataset=lambda wc: config["tasks"][wc.task]["dataset"],
+        preset=lambda wc: config["tasks"][wc.task]["preset"],
+        overrides=lambda wc: override_flags(wc.task),
+        crop=f"--crop {PROF['crop']}" if PROF["crop"] else "",
+        precision=PROF["precision"],
+        device=PROF["device"],
+        checkpoint_every=PROF["checkpoint_every"],
+        profile=PROFILE,
+        manifest=config["manifest"],
+    threads: PROF["threads"]
+    resources:
+        **fit_resources(),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{OUT}/logs/fit/{{task}}_{{image}}_seed{{seed}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/fit/{{task}}_{{image}}_seed{{seed}}.tsv"
+    shell:
+        "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
+        " && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
+        " {params.crop} --seed {wildcards.seed} --device {params.device} --precision {params.precision}"
+        " --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} --no-progress"
+        " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"
