@@ -36,7 +36,7 @@ reproduce: setup
 test: unit pipeline-ci regression
 
 unit: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider
 
 pipeline-ci: setup
 	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=ci
@@ -51,7 +51,7 @@ baseline: setup
 	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
 
 slurm-test: setup
-	$(PY) -m pytest -q -p no:cacheprovider -m slurm tests/cluster
+	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider -m slurm tests/cluster
 
 lint: setup
 	$(BIN)/snakemake --lint
