@@ -29,6 +29,14 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
+def _pair(text: str) -> tuple[int, int]:
+    try:
+        top, left = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TOP,LEFT such as 192,200, got {text!r}") from None
+    return top, left
+
+
 def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> None:
     g = p.add_argument_group("hyperparameters (override single preset values)")
     g.add_argument("--preset", required=default_preset is None, default=default_preset,
@@ -48,7 +56,8 @@ def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> 
     r.add_argument("--memory-format", default="auto", choices=["auto", "channels_last", "contiguous"])
     r.add_argument("--deterministic", action="store_true",
                    help="CUDA: deterministic algorithms, no cudnn autotuning (CPU runs are deterministic anyway)")
-    r.add_argument("--crop", type=int, help="fit a central NxN crop (reduced-cost profiles)")
+    r.add_argument("--crop", type=int, help="fit an NxN crop (reduced-cost profiles); central unless --crop-at")
+    r.add_argument("--crop-at", type=_pair, metavar="TOP,LEFT", help="top-left corner of the --crop window")
     r.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="write a resumable checkpoint every N iterations (0: only on SIGINT/SIGTERM)")
     r.add_argument("--checkpoint-dir", type=Path, help="default: <out>.ckpt beside the output")
@@ -110,10 +119,12 @@ def _request(args: argparse.Namespace, **kw: Any):
         raise DipError("--checkpoint-every", f"must be >= 0, got {args.checkpoint_every}")
     if args.crop is not None and args.crop <= 0:
         raise DipError("--crop", f"must be a positive integer, got {args.crop}")
+    if args.crop_at is not None and args.crop is None:
+        raise DipError("--crop-at", "needs --crop")
     params = resolve(args.preset, _overrides(args), args.presets)
     return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
                       precision=args.precision, memory_format=args.memory_format, deterministic=args.deterministic,
-                      crop=args.crop, checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
+                      crop=args.crop, crop_at=args.crop_at, checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
                       keep_checkpoint=args.keep_checkpoint, **kw)
 
 

@@ -80,7 +80,8 @@ def draw(rows: list[tuple[Row, tuple[str, str, str]]], profile: str, png: Path, 
     """Draw the montage (Agg, no pyplot state) into ``png`` and ``pdf``."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.6, 7.4), dpi=150, layout="constrained")
+    fig = Figure(figsize=(9.6, 8.4), dpi=150, layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.12, hspace=0.06)  # room for the PSNR label under the top row
     axes = fig.subplots(len(rows), 3, squeeze=False)
     for (row, titles), ax in zip(rows, axes):
         _show(ax[0], row.observed, titles[0])

@@ -53,6 +53,7 @@ class FitRequest:
     memory_format: str = "auto"
     deterministic: bool = False
     crop: int | None = None
+    crop_at: tuple[int, int] | None = None
     checkpoint_every: int = 0
     checkpoint_dir: Path | None = None
     keep_checkpoint: bool = False
@@ -86,7 +87,10 @@ def load_inputs(req: FitRequest) -> Inputs:
     if req.crop:
         if req.crop > min(h, w):
             raise DipError("--crop", f"{req.crop} is larger than the image ({w}x{h}): {req.image}")
-        top, left = (h - req.crop) // 2, (w - req.crop) // 2
+        top, left = req.crop_at or ((h - req.crop) // 2, (w - req.crop) // 2)
+        if not (0 <= top <= h - req.crop and 0 <= left <= w - req.crop):
+            raise DipError("--crop-at", f"a {req.crop}x{req.crop} crop at ({top}, {left}) leaves the {w}x{h} "
+                                        f"image {req.image}")
         box = {"top": top, "left": left, "height": req.crop, "width": req.crop}
         sl = (slice(top, top + req.crop), slice(left, left + req.crop))
         image, known = image[(slice(None), *sl)], known[sl]

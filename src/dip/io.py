@@ -105,6 +105,9 @@ class atomic_path:
         fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:

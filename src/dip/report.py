@@ -37,6 +37,7 @@ METRICS_COLUMNS = [
 CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss"]
 BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
                     "image_sha256"]
+_EPS = 1e-9  # a difference equal to the tolerance passes despite float rounding
 _REQUIRED = [c for c in METRICS_COLUMNS if c not in ("task", "image", "profile", "image_sha256")] + ["tags"]
 
 
@@ -57,8 +58,8 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("tasks", "paper", "profiles"):
         if not isinstance(cfg.get(key), dict):
             raise DipError(p, f"missing or invalid section {key!r}")
-    if TABLE1_TASK not in cfg["tasks"] or "table1_psnr" not in cfg["paper"]:
-        raise DipError(p, f"needs tasks.{TABLE1_TASK} and paper.table1_psnr")
+    if TABLE1_TASK not in cfg["tasks"] or not {"table1_psnr", "tolerance_db"} <= set(cfg["paper"]):
+        raise DipError(p, f"needs tasks.{TABLE1_TASK}, paper.table1_psnr and paper.tolerance_db")
     return cfg
 
 
@@ -204,7 +205,7 @@ def table1(metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> pd.DataF
         if name != "Average" and r["n_seeds"] == 0:
             return "no fits"
         d = r["delta_db"]
-        return "match" if abs(d) <= tol else f"off by {d:+.2f} dB"
+        return "match" if abs(d) <= tol + _EPS else f"off by {d:+.2f} dB"
 
     t["verdict"] = [verdict(name, r) for name, r in t.iterrows()]
     t.insert(len(t.columns), "profile", profile)
@@ -256,7 +257,8 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         "SSIM": table["ssim_mean"].map(lambda v: _fmt(v, ".4f")),
         "psnr_best (oracle diagnostic, not the claim)": table["psnr_best_oracle_mean"].map(_fmt),
     })
-    return "\n".join(lines) + show.to_markdown(index=False, disable_numparse=True) + "\n"
+    align = ("left", "right", "right", "right", "right", "left", "right", "right")
+    return "\n".join(lines) + "\n" + show.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------- curves
@@ -340,7 +342,10 @@ class StagedFiles:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            umask = os.umask(0)
+            os.umask(umask)
             for tmp, final in self.pending:
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
                 os.replace(tmp, final)
         else:
             for tmp, _ in self.pending:
@@ -382,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     profile_of(cfg, args.profile)
     metrics, curves = collect(args.fits, args.profile, cfg)
     s = write_report(metrics, curves, cfg, args.profile, args.out)
-    delta = "" if s["table1_mean_delta_vs_paper"] is None else f", Δ vs paper {s['table1_mean_delta_vs_paper']:+.2f} dB"
+    d = s["table1_mean_delta_vs_paper"]
+    delta = "" if d is None else f", Δ vs paper {d:+.2f} dB"
     print(f"{args.out}: {s['n_fits']} fits of profile {args.profile}; Table 1 mean PSNR "
           f"{_fmt(s['table1_mean_psnr'])} dB (paper {_fmt(s['table1_paper_mean_psnr'])}){delta}")
     return 0
@@ -423,7 +429,7 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame, tolerance: float) -> 
             return "FAIL: missing in baseline"
         if math.isnan(r["current_psnr"]) or math.isnan(r["baseline_psnr"]):
             return "FAIL: no psnr"
-        return "ok" if abs(r["diff_db"]) <= tolerance else f"FAIL: |Δ| > {tolerance:g} dB"
+        return "ok" if abs(r["diff_db"]) <= tolerance + _EPS else f"FAIL: |Δ| > {tolerance:g} dB"
 
     j["status"] = j.apply(status, axis=1)
     j["seed"] = j["seed"].astype(int)

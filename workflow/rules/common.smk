@@ -37,6 +37,14 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def crop_flags(task):
+    """--crop (and --crop-at for tasks with a placed window) for reduced profiles; nothing for paper."""
+    if not PROF["crop"]:
+        return ""
+    at = PROF.get("crop_at", {}).get(task)
+    return f"--crop {PROF['crop']}" + (f" --crop-at {at[0]},{at[1]}" if at else "")
+
+
 def fit_dir(task, image, seed):
     return f"{OUT}/fits/{task}/{image}/seed{seed}"
 

@@ -32,7 +32,7 @@ rule fit:
         dataset=lambda wc: config["tasks"][wc.task]["dataset"],
         preset=lambda wc: config["tasks"][wc.task]["preset"],
         overrides=lambda wc: override_flags(wc.task),
-        crop=f"--crop {PROF['crop']}" if PROF["crop"] else "",
+        crop=lambda wc: crop_flags(wc.task),
         precision=PROF["precision"],
         device=PROF["device"],
         checkpoint_every=PROF["checkpoint_every"],
