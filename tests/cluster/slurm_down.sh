@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Stop the throw-away SLURM cluster that tests/cluster/slurm_up.sh started in DIR, and clean up.
+#
+#   tests/cluster/slurm_down.sh [--keep] [DIR]     # DIR defaults to $DIP_SLURM_DIR
+#
+# Only the processes recorded in DIR/pids/ are stopped (each one checked by name first, so a recycled PID is
+# never signalled), plus any slurmstepd left behind by this cluster's jobs (found by its SLURM_CONF).
+# Order: cancel this cluster's jobs, then slurmd, slurmctld, slurmdbd, mariadbd, munged; SIGTERM, then
+# SIGKILL after a grace period. Pid and socket files are removed so a later start never trips over them.
+# Without --keep, DIR itself is deleted (only when it looks like a slurm_up.sh directory).
+set -uo pipefail
+
+keep=0
+if [ "${1:-}" = --keep ]; then keep=1; shift; fi
+DIR="${1:-${DIP_SLURM_DIR:-}}"
+[ -n "$DIR" ] || { echo "usage: $0 [--keep] DIR (or set DIP_SLURM_DIR)" >&2; exit 2; }
+if [ ! -d "$DIR" ]; then
+  echo "slurm_down: $DIR does not exist: nothing to stop" >&2
+  exit 0
+fi
+DIR="$(cd "$DIR" && pwd)"
+CONF="$DIR/etc/slurm.conf"
+export PATH="$PATH:/usr/sbin:/sbin"
+log() { echo "slurm_down: $*" >&2; }
+
+# pid of daemon NAME if the recorded process is still alive and is really NAME
+live_pid() {
+  local name=$1 pid comm
+  pid=$(cat "$DIR/pids/$name.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  [ "$comm" = "$name" ] || { log "pid $pid is '$comm', not $name: leaving it alone"; return 1; }
+  echo "$pid"
+}
+
+stop_pids() {  # stop_pids LABEL PID...: SIGTERM, wait up to 20 s, then SIGKILL
+  local label=$1; shift
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null
+  local i p alive
+  for i in $(seq 1 100); do
+    alive=()
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    [ ${#alive[@]} -eq 0 ] && { log "stopped $label"; return 0; }
+    sleep 0.2
+  done
+  log "$label still running after 20 s: SIGKILL ${alive[*]}"
+  kill -KILL "${alive[@]}" 2>/dev/null
+  sleep 0.5
+}
+
+# 1. cancel this cluster's jobs while slurmctld still answers, and give them a moment to end
+if [ -f "$CONF" ] && live_pid slurmctld >/dev/null; then
+  export SLURM_CONF="$CONF"
+  jobs=$(timeout 10 squeue -h -o %A 2>/dev/null | tr '\n' ' ')
+  if [ -n "${jobs// }" ]; then
+    log "cancelling jobs: $jobs"
+    # shellcheck disable=SC2086
+    timeout 10 scancel $jobs 2>/dev/null
+    for _ in $(seq 1 50); do
+      [ -z "$(timeout 10 squeue -h -o %A 2>/dev/null)" ] && break
+      sleep 0.2
+    done
+  fi
+fi
+
+# 2. the daemons, in reverse start order
+for name in slurmd slurmctld slurmdbd mariadbd munged; do
+  if pid=$(live_pid "$name"); then
+    stop_pids "$name (pid $pid)" "$pid"
+  fi
+done
+
+# 3. slurmstepd processes of this cluster's jobs (they outlive slurmd); recognised by our SLURM_CONF
+steps=()
+for p in $(pgrep -x slurmstepd 2>/dev/null); do
+  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"; then
+    steps+=("$p")
+  fi
+done
+[ ${#steps[@]} -eq 0 ] || stop_pids "slurmstepd (${steps[*]})" "${steps[@]}"
+
+# 4. stale pid, socket and lock files (a stale slurmctld/slurmd pid file makes a later start signal
+#    whatever process now has that PID)
+rm -f "$DIR"/pids/*.pid "$DIR"/run/*.pid "$DIR"/munge/munged.pid "$DIR"/munge/munge.socket.2* \
+      "$DIR"/mysql/mariadbd.pid "$DIR"/mysql/mysqld.sock* "$DIR/env"
+
+if [ "$keep" = 0 ]; then
+  if grep -qs 'written by tests/cluster/slurm_up.sh' "$CONF"; then
+    rm -rf "$DIR"
+    log "removed $DIR"
+  else
+    log "not removing $DIR: no slurm_up.sh configuration in it"
+  fi
+else
+  log "kept $DIR (logs in $DIR/log)"
+fi
+exit 0
