@@ -5,7 +5,13 @@
 
 from snakemake.utils import min_version, validate
 
+from dip.safeconfig import check_config_is_data
+
 min_version("9.0")
+
+
+# The config is data: refuse YTE templates (code Snakemake would run) and Python-object YAML tags first.
+check_config_is_data("config/config.yaml")
 
 
 configfile: "config/config.yaml"

@@ -138,13 +138,17 @@ def test_reduced_profile_is_marked_not_comparable(tmp_path):
     assert "\n\n| Image " in md  # the table is its own Markdown block
 
 
-def test_incomplete_paper_set_has_no_average_verdict(tmp_path):
-    out = run_report(tmp_path, "paper", [make_fit(tmp_path, "table1", "lena", 0, 36.0, "paper")])
+def test_incomplete_paper_set_averages_over_the_same_images(tmp_path):
+    fits = [make_fit(tmp_path, "table1", "lena", 0, 36.0, "paper"), make_fit(tmp_path, "table1", "boat", 0, 30.0, "paper")]
+    out = run_report(tmp_path, "paper", fits)
     t = table(out)
     assert t.loc["lena", "verdict"] == "match"
-    assert t.loc["boat", "verdict"] == "no fits" and t.loc["boat", "n_seeds"] == 0
-    assert t.loc["Average", "verdict"] == "incomplete (1 of 11 images)"
-    assert math.isnan(t.loc["Average", "delta_db"])
+    assert t.loc["house", "verdict"] == "no fits" and t.loc["house", "n_seeds"] == 0
+    # paper: (36.16 + 33.06) / 2 = 34.61; ours: 33.0 -> delta -1.61
+    assert t.loc["Average", "paper_psnr"] == pytest.approx(34.61)
+    assert t.loc["Average", "delta_db"] == pytest.approx(-1.61)
+    assert t.loc["Average", "verdict"] == ("off by -1.61 dB (incomplete: 2 of 11 images, paper averaged over the "
+                                           "same)")
 
 
 def test_summary_json(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
@@ -12,7 +13,7 @@ from typing import Any, Callable
 
 import yaml
 
-from dip.errors import DipError
+from dip.errors import EXIT_USAGE, DipError
 
 DELEGATED: dict[str, tuple[str, str, str]] = {
     "fetch": ("dip.fetch", "main", "fetch and verify the input images (mirror or HTTPS, sha256-checked)"),
@@ -26,7 +27,10 @@ def _key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)  # data only: YAML tags that build Python objects are refused
+    except yaml.YAMLError as e:
+        raise argparse.ArgumentTypeError(f"{key.strip()}: not a plain YAML value ({str(e).splitlines()[0]})") from None
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -66,8 +70,16 @@ def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> 
                    help="tqdm bar (default: only on a terminal; plain lines otherwise)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line error format: usage, then ``dip: error: <problem>`` (exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"dip: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dip", description="Deep Image Prior: fitting, masks and the "
+    parser = _Parser(prog="dip", description="Deep Image Prior: fitting, masks and the "
                                      "reproduction pipeline's tools.")
     parser.add_argument("--version", action="version", version=f"dip {__import__('dip').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -226,6 +238,39 @@ def main(argv: list[str] | None = None) -> int:
     except DipError as e:
         print(f"dip: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # disk full, read-only file system, a file in the way, ...: one line, no traceback
+        print(f"dip: error: {e.filename or (argv[0] if argv else 'dip')}: {os_problem(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # outside a fit's loop (which checkpoints and raises Interrupted itself)
+        print("dip: error: interrupted (nothing written)", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: one line in the logs; DIP_DEBUG=1 shows the traceback
+        if os.environ.get("DIP_DEBUG"):
+            raise
+        text = (str(e).strip().splitlines() or [""])[0]
+        if type(e).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (CUDA/MPS)
+            print(f"dip: error: {argv[0]}: out of device memory ({text}); use a smaller --crop or another "
+                  "device", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"dip: error: internal error {type(e).__name__}: {text} (this is a bug; rerun with DIP_DEBUG=1 "
+              "for the traceback)", file=sys.stderr)
+        return 1
+
+
+_OS_PROBLEMS = {
+    errno.ENOSPC: "no space left on device (free some space, then run the same command again)",
+    errno.EDQUOT: "disk quota exceeded (free some space, then run the same command again)",
+    errno.EROFS: "read-only file system (choose another output location)",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EEXIST: "a file is in the way (a directory is needed here)",
+    errno.ENOTDIR: "a file is in the way (a directory is needed here)",
+}
+
+
+def os_problem(e: OSError) -> str:
+    """A short, actionable description of an operating-system error."""
+    return _OS_PROBLEMS.get(e.errno, e.strerror or str(e))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import http.client
 import os
@@ -26,6 +27,7 @@ import yaml
 from PIL import Image
 
 from dip.errors import DipError
+from dip.io import remove_stale_temps, temp_prefix
 
 MIRROR_ENV = "DIP_DATA_MIRROR"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -33,6 +35,7 @@ TIMEOUT_S = 30.0
 MAX_BYTES = 64 << 20  # a download larger than this (or than the entry's `bytes`) is cut off and refused
 FILE_KEYS = {"url", "fallback_url", "sha256", "size", "mode", "bytes"}
 LAYOUT = "<mirror>/<dataset>/<name>.png (e.g. <mirror>/table1/barbara.png)"
+_DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # writing data/raw failed: not the source's fault
 
 
 class Refused(Exception):
@@ -204,7 +207,8 @@ def _install(target: Path, entry: dict[str, Any], sources: list[tuple[str, str]]
     for kind, where in sources:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+            remove_stale_temps(target, ".part")  # left by a fetch that was killed (SIGKILL, power loss)
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target), suffix=".part")
         except OSError as e:
             raise DipError(target.parent, f"cannot write the destination folder ({e.strerror or e})") from None
         tmp = Path(tmp_name)
@@ -217,12 +221,16 @@ def _install(target: Path, entry: dict[str, Any], sources: list[tuple[str, str]]
                     _download(where, out, entry, target.name)
                 out.flush()
                 os.fsync(out.fileno())
-            _check(tmp, entry, where)
+            _check(tmp, entry, where)  # the temporary copy is checked; the target appears only if it passed
             os.replace(tmp, target)
             return where
         except Refused as e:
             refused = refused or e
-        except (OSError, http.client.HTTPException, ValueError) as e:  # unreachable, 404, timeout, no such file
+        except OSError as e:
+            if e.errno in _DEST_ERRNOS:  # our side, not the source: another source would not help
+                raise DipError(target.parent, f"cannot write the destination folder ({e.strerror})") from None
+            last = e
+        except (http.client.HTTPException, ValueError) as e:  # unreachable, 404, timeout, no such file
             last = e
         finally:
             tmp.unlink(missing_ok=True)

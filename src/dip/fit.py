@@ -197,16 +197,23 @@ class Fit:
             "curve": self.curve, "backtracks": self.backtracks, "best": self.best, "good": self.good,
             "good_psnr": self.good_psnr, "seconds": seconds,
         }
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.ckpt_path.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.ckpt_path)
+        try:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            torch.save(state, tmp)
+            os.replace(tmp, self.ckpt_path)
+        except (OSError, RuntimeError) as e:  # disk full / read-only: torch.save raises a cryptic RuntimeError
+            why = e.strerror if isinstance(e, OSError) and e.strerror else _write_failure(self.ckpt_dir, e)
+            tmp.unlink(missing_ok=True)
+            if self.ckpt_dir.is_dir() and not any(self.ckpt_dir.iterdir()):
+                self.ckpt_dir.rmdir()  # an earlier checkpoint is kept; an empty folder is not
+            raise DipError(self.ckpt_path, f"cannot write the checkpoint at iteration {iteration} ({why})") from None
 
     def try_resume(self) -> None:
         if not self.ckpt_path.exists():
             return
         try:
-            s = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+            s = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         except Exception as e:  # a damaged checkpoint is not worth dying for: start over, loudly
             log.warning("ignoring unreadable checkpoint %s (%s); starting from iteration 0", self.ckpt_path, e)
             return
@@ -216,7 +223,7 @@ class Fit:
             return
         self.net.load_state_dict(s["net"])
         self.opt.load_state_dict(s["opt"])
-        self.z = s["z"]
+        self.z = s["z"].to(self.device)
         self.noise_gen.set_state(s["noise_gen"])
         torch.set_rng_state(s["cpu_rng"])
         if s["cuda_rng"] is not None:
@@ -316,6 +323,7 @@ class Fit:
         loss.backward()
         step = True
         if it % p["eval_every"] == 0 or it == total - 1:
+            runtime.synchronize(self.device)  # queued device work is iteration time, not evaluation time
             te = time.perf_counter()
             step = self.evaluate(it, loss)
             self.eval_s += time.perf_counter() - te
@@ -386,8 +394,20 @@ class Fit:
             names = sorted(f.name for f in tmp.iterdir())
             for name in sorted(names, key=lambda n: n == "metrics.json"):
                 os.replace(tmp / name, out / name)
+        except OSError as e:  # disk full, read-only file system: one clear line, nothing half-written
+            raise DipError(out, f"cannot write the results ({e.strerror or e})") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_failure(folder: Path, e: Exception) -> str:
+    """Why a write into ``folder`` failed, when the exception does not say (torch.save); call before cleaning up."""
+    try:
+        if shutil.disk_usage(folder).free < (1 << 20):
+            return "no space left on device"
+    except OSError:
+        pass
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _as_chw(u8: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ one line and exit 2 before anything is written.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
@@ -94,15 +95,64 @@ def write_png(path: str | os.PathLike, a: np.ndarray) -> None:
         Image.fromarray(u).save(tmp, format="PNG")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """Prefix of this process's temporary files for ``path``: ``.<name>.<pid>.`` (see :func:`remove_stale_temps`)."""
+    return f".{Path(path).name}.{os.getpid()}."
+
+
+def remove_stale_temps(path: str | os.PathLike, suffix: str) -> list[Path]:
+    """Delete temporary siblings of ``path`` (``.<name>.<pid>.*<suffix>``) whose writer process is gone.
+
+    A process killed with SIGKILL (or a power loss) cannot clean up after itself; the next writer of the same
+    file does it. Temporary files of live processes are left alone. Returns the removed paths.
+    """
+    target = Path(path)
+    head = f".{target.name}."
+    removed = []
+    try:
+        siblings = list(target.parent.glob(f".{glob.escape(target.name)}.*{suffix}"))
+    except OSError:
+        return removed
+    for tmp in siblings:
+        pid = tmp.name[len(head):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 class atomic_path:
-    """Context manager yielding a temporary path beside ``path``; moved into place only on success."""
+    """Context manager yielding a temporary path beside ``path``; moved into place only on success.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp`` in the same directory (so the final
+    :func:`os.replace` is atomic); on any error it is removed, and one left by a killed process is removed by
+    the next writer. An ``OSError`` (disk full, read-only file system, ...) is re-raised naming ``path``.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(self.path, ".tmp")
+            fd, name = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=self.path.parent)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
         os.close(fd)
         self.tmp = Path(name)
         umask = os.umask(0)
@@ -112,9 +162,15 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            try:
+                os.replace(self.tmp, self.path)
+                return
+            except OSError as e:
+                self.tmp.unlink(missing_ok=True)
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
+        self.tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(self.tmp)):
+            exc.filename = str(self.path)  # name the file the user asked for, not our temporary one
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -33,7 +33,12 @@ def load_presets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
             text = Path(path).read_text()
         except OSError as e:
             raise DipError(path, f"cannot read presets file ({e.strerror})") from None
-    data = yaml.safe_load(text)
+        except UnicodeDecodeError:
+            raise DipError(path, "not a text (YAML) presets file") from None
+    try:
+        data = yaml.safe_load(text)  # data only: YAML tags that would build Python objects are refused
+    except yaml.YAMLError as e:
+        raise DipError(where, f"not a plain YAML presets file ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DipError(where, "presets file must map preset names to key: value tables")
     return data

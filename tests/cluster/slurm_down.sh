@@ -5,8 +5,9 @@
 #
 # Only the processes recorded in DIR/pids/ are stopped (each one checked by name first, so a recycled PID is
 # never signalled), plus any slurmstepd left behind by this cluster's jobs (found by its SLURM_CONF).
-# Order: cancel this cluster's jobs, then slurmd, slurmctld, slurmdbd, mariadbd, munged; SIGTERM, then
-# SIGKILL after a grace period. Pid and socket files are removed so a later start never trips over them.
+# Order: cancel this cluster's jobs, then all five daemons at once; SIGTERM, then
+# SIGKILL after a grace period. Pid and socket files are removed so a later start never trips over them,
+# and so is the /etc/slurm/slurm.conf symlink slurm_up.sh made (only while it points into DIR).
 # Without --keep, DIR itself is deleted (only when it looks like a slurm_up.sh directory).
 set -uo pipefail
 
@@ -64,12 +65,13 @@ if [ -f "$CONF" ] && live_pid slurmctld >/dev/null; then
   fi
 fi
 
-# 2. the daemons, in reverse start order
+# 2. the daemons, all at once: each takes 1-6 s to shut down (slurmctld the longest), so stopping them
+#    one after the other costs ~13 s and in parallel ~3 s; the cluster is thrown away anyway.
+pids=(); names=()
 for name in slurmd slurmctld slurmdbd mariadbd munged; do
-  if pid=$(live_pid "$name"); then
-    stop_pids "$name (pid $pid)" "$pid"
-  fi
+  if pid=$(live_pid "$name"); then pids+=("$pid"); names+=("$name($pid)"); fi
 done
+[ ${#pids[@]} -eq 0 ] || stop_pids "${names[*]}" "${pids[@]}"
 
 # 3. slurmstepd processes of this cluster's jobs (they outlive slurmd); recognised by our SLURM_CONF
 steps=()
@@ -80,7 +82,13 @@ for p in $(pgrep -x slurmstepd 2>/dev/null); do
 done
 [ ${#steps[@]} -eq 0 ] || stop_pids "slurmstepd (${steps[*]})" "${steps[@]}"
 
-# 4. stale pid, socket and lock files (a stale slurmctld/slurmd pid file makes a later start signal
+# 4. the /etc/slurm/slurm.conf link slurm_up.sh made (only if it still points at this cluster)
+if [ -L /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" = "$CONF" ]; then
+  rm -f /etc/slurm/slurm.conf
+  log "removed the link /etc/slurm/slurm.conf -> $CONF"
+fi
+
+# 5. stale pid, socket and lock files (a stale slurmctld/slurmd pid file makes a later start signal
 #    whatever process now has that PID)
 rm -f "$DIR"/pids/*.pid "$DIR"/run/*.pid "$DIR"/munge/munged.pid "$DIR"/munge/munge.socket.2* \
       "$DIR"/mysql/mariadbd.pid "$DIR"/mysql/mysqld.sock* "$DIR/env"

@@ -8,10 +8,12 @@
 # What it does (root only; Debian 12):
 #   1. apt-get installs slurm-wlm (slurmctld, slurmd, slurm-client: sbatch/sacct/sinfo...), slurmdbd,
 #      munge and mariadb-server when a binary is missing.
-#   2. Writes every configuration file, key, database, spool, state, log and pid file under DIR. Nothing is
-#      written to /etc: the clients (sbatch, sacct, sinfo, scontrol, srun, and the Snakemake slurm plugin,
-#      which only calls those) and the daemons all read $SLURM_CONF, and slurmdbd reads slurmdbd.conf from
-#      the same directory. /etc/slurm/slurm.conf is therefore not needed and not touched.
+#   2. Writes every configuration file, key, database, spool, state, log and pid file under DIR. The
+#      clients (sbatch, sacct, sinfo, scontrol, srun, which the Snakemake slurm plugin calls) and the daemons
+#      read $SLURM_CONF, and slurmdbd reads slurmdbd.conf from the same directory. One exception: the srun
+#      that Snakemake runs inside each job does not get SLURM_CONF (see "/etc/slurm/slurm.conf" below), so
+#      /etc/slurm/slurm.conf is made a symlink to DIR's slurm.conf while the cluster is up, and only when
+#      that path is free; slurm_down.sh removes the link.
 #   3. Starts, each on 127.0.0.1 on free ports, with its own private socket/key/datadir:
 #        munged     (as the munge user, private key and socket; slurm.conf's AuthInfo points at the socket)
 #        mariadbd   (private datadir under DIR, TCP 127.0.0.1 only; the system database is not touched)
@@ -170,6 +172,7 @@ show_logs() {
 # On any failure from here on, stop exactly the daemons started so far (the state stays for a look).
 on_exit() {
   local rc=$?
+  [ "$BASHPID" = "$$" ] || return 0   # a ( ... ) subshell exiting, not the script
   [ "$rc" = 0 ] && return 0
   echo "slurm_up: FAILED (exit $rc); stopping the daemons started so far (state kept in $DIR)" >&2
   "$HERE/slurm_down.sh" --keep "$DIR" >&2 || true
@@ -232,6 +235,10 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket=$MUNGE_SOCK
+# 22.05's clients (sbatch, sacct, sacctmgr...) ignore AuthInfo when *creating* credentials: they take the
+# MUNGE socket from AccountingStoragePass (documented there as the socket of an alternate munged) and fall
+# back to /run/munge/munge.socket.2. Without this line every client RPC fails with "Munge encode failed".
+AccountingStoragePass=$MUNGE_SOCK
 CredType=cred/munge
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/slurmd
@@ -251,8 +258,13 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT
 JobCompType=jobcomp/none
+# sacct shows the --comment the Snakemake plugin sets (rule_<name>_wildcards_...)
+AccountingStoreFlags=job_comment
+MailProg=/bin/true
 MpiDefault=none
 SchedulerType=sched/backfill
+# start batch jobs at once (the default batch_sched_delay=3 s is for high-throughput sites)
+SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 # finished jobs stay visible to squeue/scontrol for 10 minutes (sacct keeps them for ever)
@@ -286,6 +298,30 @@ StorageLoc=slurm_acct_db
 EOF
 )
 chown root:root "$DIR/etc/slurmdbd.conf"; chmod 600 "$DIR/etc/slurmdbd.conf"
+
+# The one file outside DIR. Everything honours $SLURM_CONF except the srun that Snakemake's jobstep plugin
+# (snakemake-executor-plugin-slurm-jobstep 0.6.x) runs inside every SLURM job: it strips all SLURM_*
+# variables but the job's identity from srun's environment, SLURM_CONF included, so that srun can only
+# find the compiled-in /etc/slurm/slurm.conf (or configless DNS SRV records, which we do not have). Link
+# that path to our configuration while the cluster is up; slurm_down.sh removes the link. A real
+# slurm.conf there (a configured machine) is never replaced: then we stop with an error.
+ETC_CONF=/etc/slurm/slurm.conf
+if [ -L "$ETC_CONF" ] && [ "$(readlink "$ETC_CONF")" != "$CONF" ]; then
+  old_target=$(readlink "$ETC_CONF")
+  if [ ! -e "$old_target" ] && [[ "$old_target" == */etc/slurm.conf ]]; then
+    log "removing the dangling link $ETC_CONF -> $old_target (a test cluster that was not stopped)"
+    rm -f "$ETC_CONF"
+  elif grep -qs 'written by tests/cluster/slurm_up.sh' "$old_target"; then
+    die "another test cluster is set up ($ETC_CONF -> $old_target); stop it first: $HERE/slurm_down.sh $(dirname "$(dirname "$old_target")")"
+  else
+    die "$ETC_CONF -> $old_target: this machine has a SLURM configuration of its own, which the test cluster will not replace"
+  fi
+fi
+if [ -e "$ETC_CONF" ] && [ ! -L "$ETC_CONF" ]; then
+  die "$ETC_CONF exists: this machine has a SLURM configuration of its own, which the test cluster will not replace"
+fi
+mkdir -p /etc/slurm
+ln -sfn "$CONF" "$ETC_CONF"
 
 # ---------------------------------------------------------------- 3d. slurmdbd, cluster, slurmctld, slurmd
 start_daemon slurmdbd slurmdbd -D

@@ -1,4 +1,5 @@
 # Shared definitions: the chosen profile, the fits it implies, and the `dip` command to call.
+import shlex
 import sys
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def override_flags(task):
 
 def mirror_flag():
     m = config.get("data_mirror")
-    return f"--mirror {m}" if m else ""  # else dip fetch reads $DIP_DATA_MIRROR, or downloads
+    return f"--mirror {shlex.quote(m)}" if m else ""  # else dip fetch reads $DIP_DATA_MIRROR, or downloads
 
 
 def mask_task(image):
