@@ -74,17 +74,20 @@ class SlurmCluster:
         return self.run("sbatch", "--parsable", *args).stdout.strip().split(";")[0]
 
     def sacct(self, job_ids: list[str] | None = None, name: str | None = None) -> list[dict[str, str]]:
-        """Accounting records (main jobs only) of the given jobs, or of all jobs named ``name``."""
-        cmd = ["sacct", "-X", "-n", "-P", "-S", "now-1days", "-o", "JobIDRaw,JobName,State,ExitCode,Comment"]
+        """Accounting records (main jobs only) of the given jobs, or of all jobs named ``name``: dicts with
+        id, name, state, exit, tres (allocated: cpu=..,gres/gpu=..) and comment."""
+        cmd = ["sacct", "-X", "-n", "-P", "-S", "now-1days", "-o", "JobIDRaw,JobName,State,ExitCode,AllocTRES,Comment"]
         if job_ids:
             cmd += ["-j", ",".join(job_ids)]
         if name:
             cmd += ["--name", name]
         rows = []
         for line in self.run(*cmd).stdout.splitlines():
-            jobid, jobname, state, exitcode, comment = line.split("|", 4)
-            # "CANCELLED by 0" -> "CANCELLED"
-            rows.append(dict(id=jobid, name=jobname, state=state.split()[0], exit=exitcode, comment=comment))
+            jobid, jobname, state, exitcode, tres, comment = line.split("|", 5)
+            # state: "CANCELLED by 0" -> "CANCELLED"; tres: "billing=1,cpu=1,gres/gpu=1,node=1"
+            rows.append(
+                dict(id=jobid, name=jobname, state=state.split()[0], exit=exitcode, tres=tres, comment=comment)
+            )
         return rows
 
     def wait_for_jobs(self, job_ids: list[str], timeout: float = 60) -> dict[str, str]:

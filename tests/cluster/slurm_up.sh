@@ -19,7 +19,8 @@
 #        mariadbd   (private datadir under DIR, TCP 127.0.0.1 only; the system database is not touched)
 #        slurmdbd   (accounting: the Snakemake slurm plugin polls job states with sacct, and sacct without
 #                    slurmdbd fails, which leaves Snakemake waiting for ever)
-#        slurmctld, slurmd (one node "localhost" with all CPUs of this machine, partition "debug", default)
+#        slurmctld, slurmd (one node "localhost" with all CPUs of this machine and one pretend GPU,
+#                    partition "debug", the default)
 #      Every daemon runs in the foreground under setsid, so its PID is known exactly; the PIDs of exactly
 #      these daemons are written to DIR/pids/NAME.pid, which slurm_down.sh uses to stop them.
 #   4. Waits until `sinfo` shows the node idle and `sacct` answers, then prints the env lines.
@@ -91,6 +92,8 @@ DIR="$(cd "$DIR" && pwd)"
 # be able to walk down to DIR/munge. DIR itself holds nothing secret (the DB password file is 600).
 chmod 755 "$DIR"
 [ ${#DIR} -le 70 ] || die "DIR is too long for a unix socket path (${#DIR} > 70 characters): $DIR"
+setpriv --reuid=munge --regid=munge --clear-groups test -x "$DIR" \
+  || die "the munge user cannot reach $DIR (a parent directory lacks o+x); use a directory under /tmp"
 
 ENVFILE="$DIR/env"
 CONF="$DIR/etc/slurm.conf"
@@ -260,6 +263,7 @@ AccountingStoragePort=$DBD_PORT
 JobCompType=jobcomp/none
 # sacct shows the --comment the Snakemake plugin sets (rule_<name>_wildcards_...)
 AccountingStoreFlags=job_comment
+AccountingStorageTRES=gres/gpu
 MailProg=/bin/true
 MpiDefault=none
 SchedulerType=sched/backfill
@@ -274,9 +278,14 @@ SlurmdParameters=config_overrides
 SlurmdTimeout=60
 InactiveLimit=0
 KillWait=5
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
+# One pretend GPU (gres.conf: backed by /dev/null; nothing enforces or uses it), so that a job asking for
+# --gpus=1 (the paper profile's fits: resources gpu=1) is scheduled like on a GPU node.
+GresTypes=gpu
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:1 State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
+
+echo "NodeName=$NODE Name=gpu File=/dev/null" >"$DIR/etc/gres.conf"
 
 # slurmdbd reads slurmdbd.conf from the directory of \$SLURM_CONF; it must be 600 and owned by SlurmUser.
 (umask 077; cat >"$DIR/etc/slurmdbd.conf" <<EOF

@@ -8,12 +8,16 @@ What they prove, and what not: docs/cluster.md ("The test cluster").
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from .cluster import SlurmCluster, run_interruptibly
 
 pytestmark = pytest.mark.slurm
@@ -23,7 +27,9 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 SNAKEMAKE_TIMEOUT = 300  # s; the workflows below take ~30 s each
 
 # Three rules, three SLURM jobs in two rounds: hello and world in parallel, then combine. Every job writes
-# the SLURM job id it ran under, and combine its CPU count (the profile's cpus_per_task: threads).
+# the SLURM job id it ran under; world asks for a GPU the way the paper profile's fits do (resources
+# gpu=1, see fit_resources() in workflow/rules/common.smk) and gets the cluster's pretend one; combine
+# writes its CPU count (the profile's cpus_per_task: threads).
 THREADS = min(2, os.cpu_count() or 1)
 PIPELINE = f"""
 rule all:
@@ -35,7 +41,8 @@ rule hello:
 
 rule world:
     output: "parts/world.txt"
-    shell: "echo job=$SLURM_JOB_ID > {{output}}"
+    resources: gpu=1
+    shell: "echo job=$SLURM_JOB_ID gpu=$CUDA_VISIBLE_DEVICES > {{output}}"
 
 rule combine:
     input: "parts/hello.txt", "parts/world.txt"
@@ -104,6 +111,10 @@ def test_snakemake_runs_every_rule_as_slurm_job(slurm_cluster: SlurmCluster, tmp
     assert combined.exists(), log
     assert sorted(job_ids_in(combined)) == sorted(submitted), (combined.read_text(), submitted)
     assert f"cpus={THREADS}" in combined.read_text()
+    # the GPU request reached SLURM (sbatch --gpus=1) and the job step saw its GPU
+    tres = {r["comment"]: r["tres"] for r in records}
+    assert "gres/gpu=1" in tres["rule_world"] and "gres/gpu" not in tres["rule_hello"], tres
+    assert "gpu=0" in (tmp_path / "parts" / "world.txt").read_text()
     # the plugin's job logs: .snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<slurm job id>.log
     logs = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
     expected = [f".snakemake/slurm_logs/rule_{r['comment'][5:]}/{r['id']}.log" for r in records]
@@ -118,3 +129,43 @@ def test_snakemake_retries_a_failed_slurm_job(slurm_cluster: SlurmCluster, tmp_p
     states = {r["id"]: r["state"] for r in slurm_cluster.sacct(submitted)}
     assert [states[j] for j in submitted] == ["FAILED", "COMPLETED"], states
     assert job_ids_in(tmp_path / "ok.txt") == [submitted[1]]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pipeline itself: the `ci` profile through the SLURM profile, in a copy of the project. Every fit must
+# be its own SLURM job; the local rules (fetch, mask, report, figure7) stay on the submitting machine; and
+# the regression gate (dip compare against tests/baseline/ci_metrics.csv) must pass on the SLURM results.
+MIRROR = Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
+
+
+def project_copy(work: Path) -> Path:
+    work.mkdir()
+    for name in ("Snakefile", "workflow", "src"):
+        (work / name).symlink_to(ROOT / name)
+    shutil.copytree(ROOT / "config", work / "config")
+    (work / "tests" / "baseline").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "baseline" / "ci_metrics.csv", work / "tests" / "baseline")
+    return work
+
+
+def test_ci_profile_runs_every_fit_as_slurm_job(slurm_cluster: SlurmCluster, tmp_path: Path):
+    if not (MIRROR / "table1").is_dir():
+        pytest.skip(f"no data mirror at {MIRROR} (set DIP_DATA_MIRROR)")
+    work = project_copy(tmp_path / "proj")
+    cluster = dataclasses.replace(
+        slurm_cluster, env={**slurm_cluster.env, "DIP_DATA_MIRROR": str(MIRROR), "PYTHONUNBUFFERED": "1"}
+    )
+    log, submitted = snakemake(cluster, work, "--config", "profile=ci")
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    n_fits = sum(len(t["images"]) for t in cfg["tasks"].values()) * len(cfg["profiles"]["ci"]["seeds"])
+    records = slurm_cluster.sacct(submitted)
+    rules = [r["comment"].split("_wildcards_")[0] for r in records]
+    assert rules == ["rule_fit"] * n_fits, f"only the fits go to SLURM; got {sorted(set(rules))} x{len(rules)}"
+    assert all(r["state"] == "COMPLETED" for r in records), [r for r in records if r["state"] != "COMPLETED"]
+
+    gate = subprocess.run(
+        [sys.executable, "-m", "dip.cli", "compare", "--metrics", "results/ci/metrics.csv", "--config", "config/config.yaml"],
+        cwd=work, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert gate.returncode == 0, f"regression gate failed on the SLURM run:\n{gate.stdout}{gate.stderr}"

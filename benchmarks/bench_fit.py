@@ -1,0 +1,350 @@
+"""Seconds per training iteration of the Table 1 network, per execution mode, with FLOP rates and memory.
+
+    .venv/bin/python benchmarks/bench_fit.py --sizes 256 512 --threads 2        # CPU (default sizes)
+    python benchmarks/bench_fit.py --device cuda                                 # GPU (TFLOP/s, cudnn.benchmark)
+    .venv/bin/python benchmarks/bench_fit.py --quick                             # smoke run (seconds)
+
+One iteration is exactly the fit's: :meth:`dip.fit.Fit.iterate` on a real :class:`dip.fit.Fit` (z + noise,
+forward under the mode's autocast, masked MSE, backward, Adam step) on a synthetic grayscale image with a 50%
+mask; evaluation never falls inside a timed iteration.
+
+Each mode runs in its own worker process (so its peak resident memory, ``ru_maxrss``, is its own), but the
+workers take turns: the parent asks each for one iteration in round-robin, reversing the order every round,
+and times a same-dtype GEMM (``torch.mm`` of large squares) between rounds. CPU timings on a shared machine
+are noisy, so the claims are the *ratios* within one run: speed-up = median(reference) / median(mode), and
+fraction of peak = achieved FLOP rate / median GEMM rate of the mode's dtype. FLOPs per iteration (forward +
+backward) come from ``torch.utils.flop_counter.FlopCounterMode`` run on the meta device (no compute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PROTO = "@@"  # prefix of the worker's protocol lines on stdout (anything else printed there is ignored)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of running the same fit."""
+
+    name: str
+    precision: str  # fp32 | tf32 | bf16: the FitRequest precision (bf16 = autocast)
+    memory_format: str  # contiguous | channels_last
+    compile: bool = False
+
+    @property
+    def dtype(self) -> str:
+        """The GEMM peak this mode is compared with."""
+        return self.precision
+
+
+MODES = {m.name: m for m in (
+    Mode("fp32", "fp32", "contiguous"),  # the reference: fp32, NCHW, eager
+    Mode("fp32-cl", "fp32", "channels_last"),
+    Mode("bf16", "bf16", "contiguous"),
+    Mode("bf16-cl", "bf16", "channels_last"),
+    Mode("fp32-cl-compile", "fp32", "channels_last", compile=True),
+    Mode("bf16-cl-compile", "bf16", "channels_last", compile=True),
+    Mode("tf32", "tf32", "contiguous"),  # CUDA only
+    Mode("tf32-cl", "tf32", "channels_last"),  # CUDA only
+)}
+REFERENCE = "fp32"
+DEFAULT_MODES = {
+    # torch.compile is left out on CPU: ~2.5 min of compilation per size for no gain (docs/performance.md).
+    "cpu": ["fp32", "fp32-cl", "bf16", "bf16-cl"],
+    "cuda": ["fp32", "fp32-cl", "tf32", "tf32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
+}
+
+
+# ------------------------------------------------------------------------------------------ worker process
+class Worker:
+    """Runs in a child process: one Fit in one mode, one iteration per ``step`` command."""
+
+    def __init__(self, mode: Mode, device: str, threads: int, preset: str, workdir: Path):
+        self.mode, self.device, self.threads, self.preset, self.workdir = mode, device, threads, preset, workdir
+
+    def setup(self, size: int, warmup: int) -> dict[str, Any]:
+        from dip import runtime
+        from dip.fit import Fit, FitRequest
+        from dip.presets import resolve
+
+        image, mask = synthetic_inputs(self.workdir, size)
+        params = resolve(self.preset, {"eval_every": 10**9})  # never evaluates inside the timed iterations
+        req = FitRequest(image=image, mask=mask, out=self.workdir / f"out-{self.mode.name}", preset=self.preset,
+                         params=params, seed=0, device=self.device, threads=self.threads,
+                         precision=self.mode.precision, memory_format=self.mode.memory_format)
+        t0 = time.perf_counter()
+        self.fit = Fit(req, progress=False)
+        self.fit.setup()
+        if self.mode.compile:
+            self.fit.net = torch.compile(self.fit.net, dynamic=False)
+        self.bar = runtime.progress(10**9, 0, False, "bench")
+        self.it = 1
+        if self.fit.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.fit.device)
+        warm = [self.step()["s"] for _ in range(warmup)]
+        return {"setup_s": time.perf_counter() - t0, "warmup_s": warm}
+
+    def step(self) -> dict[str, Any]:
+        from dip import runtime
+
+        runtime.synchronize(self.fit.device)
+        t0 = time.perf_counter()
+        self.fit.iterate(self.it, 10**9, self.bar)
+        runtime.synchronize(self.fit.device)
+        self.it += 1
+        return {"s": time.perf_counter() - t0}
+
+    def memory(self) -> dict[str, Any]:
+        out = {"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB on Linux
+        if self.fit.device.type == "cuda":
+            out["cuda_max_mb"] = torch.cuda.max_memory_allocated(self.fit.device) / 2**20
+        return out
+
+
+def worker_main(spec: dict[str, Any]) -> None:
+    """Serve commands from stdin: ``setup SIZE WARMUP``, ``step``, ``memory``, ``quit``."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything else the libraries print goes to stderr
+    w = Worker(MODES[spec["mode"]], spec["device"], spec["threads"], spec["preset"], Path(spec["workdir"]))
+    print(PROTO + json.dumps({"ready": True}), file=proto)
+    for line in sys.stdin:
+        cmd, *args = line.split()
+        try:
+            if cmd == "setup":
+                reply = w.setup(int(args[0]), int(args[1]))
+            elif cmd == "step":
+                reply = w.step()
+            elif cmd == "memory":
+                reply = w.memory()
+            else:
+                return
+        except Exception as e:  # report, do not hang the parent
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        print(PROTO + json.dumps(reply), file=proto)
+
+
+class Child:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, mode: str, device: str, threads: int, preset: str, workdir: Path):
+        spec = json.dumps({"mode": mode, "device": device, "threads": threads, "preset": preset,
+                           "workdir": str(workdir)})
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", spec], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.mode = mode
+
+    def ask(self, command: str = "") -> dict[str, Any]:
+        if command:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith(PROTO):
+                reply = json.loads(line[len(PROTO):])
+                if "error" in reply:
+                    raise RuntimeError(f"worker {self.mode}: {reply['error']}")
+                return reply
+        raise RuntimeError(f"worker {self.mode} exited with {self.proc.wait()}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+# ------------------------------------------------------------------------------------------ parent helpers
+def synthetic_inputs(workdir: Path, size: int) -> tuple[Path, Path]:
+    """A smooth textured grayscale image and a 50% Bernoulli mask, size x size (cached in workdir)."""
+    import numpy as np
+    from PIL import Image
+
+    image, mask = workdir / f"image{size}.png", workdir / f"mask{size}.png"
+    if not image.exists():
+        rng = np.random.default_rng(0)
+        y, x = np.mgrid[0:size, 0:size] / size
+        a = 0.5 + 0.3 * np.sin(12 * x) * np.cos(8 * y) + 0.05 * rng.standard_normal((size, size))
+        Image.fromarray(np.clip(a * 255, 0, 255).astype(np.uint8)).save(image)
+        Image.fromarray(np.where(rng.random((size, size)) >= 0.5, 255, 0).astype(np.uint8)).save(mask)
+    return image, mask
+
+
+def count_flops(preset: str, size: int, channels: int = 1) -> int:
+    """FLOPs of one forward + backward (z needs no gradient, as in the fit), counted on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dip.model import SkipConfig, SkipNet, padded_size
+    from dip.presets import resolve
+
+    p = resolve(preset)
+    in_ch = 2 if p["input_kind"] == "meshgrid" else p["input_depth"]
+    cfg = SkipConfig(in_ch, channels, p["n_down"], p["n_up"], p["n_skip"], p["k_down"], p["k_up"], p["k_skip"],
+                     p["upsample"])
+    h, w = padded_size(size, size, len(p["n_down"]))
+    with torch.device("meta"):
+        net, z = SkipNet(cfg), torch.empty(1, in_ch, h, w)
+    with FlopCounterMode(display=False) as counter:
+        net(z).square().sum().backward()
+    return counter.get_total_flops()
+
+
+class GemmPeak:
+    """Times torch.mm of large squares per dtype, once per call of :meth:`sample`; the peak is the median."""
+
+    def __init__(self, device: torch.device, dtypes: list[str], n: int):
+        self.device, self.n = device, n
+        torch_dtype = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
+        self.mats = {d: (torch.randn(n, n, device=device, dtype=torch_dtype[d]),
+                         torch.randn(n, n, device=device, dtype=torch_dtype[d])) for d in dtypes}
+        self.times: dict[str, list[float]] = {d: [] for d in dtypes}
+        for d in dtypes:  # warm-up (MKL/oneDNN/cuBLAS kernel selection)
+            self._mm(d, 2)
+
+    def _mm(self, dtype: str, reps: int) -> float:
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+            torch.cuda.synchronize()
+        a, b = self.mats[dtype]
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / reps
+
+    def sample(self) -> None:
+        reps = 10 if self.device.type == "cuda" else 1
+        for d in self.times:
+            self.times[d].append(self._mm(d, reps))
+
+    def flops_per_s(self, dtype: str) -> float:
+        return 2 * self.n**3 / statistics.median(self.times[dtype])
+
+
+def bench_size(size: int, modes: list[str], args: argparse.Namespace, device: torch.device,
+               gemm: GemmPeak, workdir: Path) -> list[dict[str, Any]]:
+    """All modes at one size: start the workers, warm each up, then interleaved rounds."""
+    children = [Child(m, device.type, args.threads, args.preset, workdir) for m in modes]
+    try:
+        for c in children:
+            c.ask()  # imported and ready
+        info = {}
+        for c in children:  # one at a time, so compilation / autotuning does not overlap the others
+            info[c.mode] = c.ask(f"setup {size} {args.warmup}")
+            print(f"  {size}: {c.mode} ready ({info[c.mode]['setup_s']:.1f} s incl. {args.warmup} warm-up)",
+                  file=sys.stderr, flush=True)
+        times: dict[str, list[float]] = {m: [] for m in modes}
+        for r in range(args.repeats):
+            for c in (children if r % 2 == 0 else children[::-1]):
+                times[c.mode].append(c.ask("step")["s"])
+            gemm.sample()
+        mem = {c.mode: c.ask("memory") for c in children}
+    finally:
+        for c in children:
+            c.close()
+    flops = count_flops(args.preset, size)
+    ref = statistics.median(times[REFERENCE]) if REFERENCE in times else float("nan")
+    rows = []
+    for m in modes:
+        med = statistics.median(times[m])
+        rate = flops / med
+        rows.append({
+            "size": size, "mode": m, "s_per_iter": med, "min_s": min(times[m]), "times_s": times[m],
+            "flops": flops, "flop_rate": rate, "peak_dtype": MODES[m].dtype,
+            "peak_fraction": rate / gemm.flops_per_s(MODES[m].dtype), "speedup": ref / med,
+            "setup_s": info[m]["setup_s"], **mem[m],
+        })
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], gemm: GemmPeak, device: torch.device, meta: dict[str, Any]) -> None:
+    unit, scale = ("TFLOP/s", 1e12) if device.type == "cuda" else ("GFLOP/s", 1e9)
+    mem_col = "max alloc (MB)" if device.type == "cuda" else "peak RSS (MB)"
+    print(f"\n{meta['device_name']}, torch {meta['torch']}, threads {meta['threads']}, load avg "
+          f"{meta['load_before']} -> {meta['load_after']}, {meta['repeats']} timed iterations per mode")
+    print("GEMM peak (median, " + f"{gemm.n}x{gemm.n} torch.mm): "
+          + ", ".join(f"{d} {gemm.flops_per_s(d) / scale:.3g} {unit}" for d in gemm.times))
+    print(f"\n| size | mode | s/iter (median) | {unit} | % of same-dtype GEMM peak | {mem_col} | speed-up vs {REFERENCE} |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        mem = r.get("cuda_max_mb", r["maxrss_mb"])
+        print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['flop_rate'] / scale:.3g} | "
+              f"{100 * r['peak_fraction']:.0f}% ({r['peak_dtype']}) | {mem:.0f} | {r['speedup']:.2f}x |")
+    print(f"\nFLOPs per iteration (forward + backward, FlopCounterMode): "
+          + ", ".join(f"{s}: {f / 1e9:.1f} G" for s, f in sorted({r['size']: r['flops'] for r in rows}.items())))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", help="image sizes (default 256 512; --quick: 64)")
+    ap.add_argument("--modes", nargs="+", choices=sorted(MODES), help="default: all that fit the device")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--threads", type=int, help="torch threads per worker (default: the CPU affinity)")
+    ap.add_argument("--preset", default="table1")
+    ap.add_argument("--repeats", type=int, help="timed iterations per mode (default: cpu 3, cuda 30)")
+    ap.add_argument("--warmup", type=int, help="untimed iterations per mode first (default: cpu 1, cuda 5)")
+    ap.add_argument("--gemm-n", type=int, help="GEMM peak matrix size (default: cpu 2048, cuda 8192)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 64x64, fp32 and bf16-cl, 2 iterations")
+    ap.add_argument("--json", type=Path, help="also write every measurement here")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    args = parse_args(argv)
+    from dip import runtime
+
+    device = runtime.pick_device(args.device)
+    if device.type not in DEFAULT_MODES:
+        sys.exit(f"bench_fit: device {device.type} is not supported (cpu or cuda)")
+    gpu = device.type == "cuda"
+    args.threads = args.threads or runtime.default_threads()
+    if args.quick:
+        args.sizes = args.sizes or [64]
+        args.modes = args.modes or ["fp32", "bf16-cl"]
+        args.repeats, args.warmup = args.repeats or 2, args.warmup or 1
+    args.sizes = sorted(args.sizes or [256, 512])
+    args.modes = args.modes or DEFAULT_MODES[device.type]
+    if not gpu and any(MODES[m].precision == "tf32" for m in args.modes):
+        sys.exit("bench_fit: tf32 modes exist only on CUDA")
+    if REFERENCE not in args.modes:
+        args.modes.insert(0, REFERENCE)
+    args.repeats = args.repeats or (30 if gpu else 3)
+    args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
+    runtime.configure(device, args.threads, "fp32", deterministic=False)  # threads + cudnn.benchmark
+    dtypes = sorted({MODES[m].dtype for m in args.modes}, key=["fp32", "tf32", "bf16"].index)
+    gemm = GemmPeak(device, dtypes, args.gemm_n or (8192 if gpu else (1024 if args.quick else 2048)))
+    meta = {"device_name": runtime.device_name(device) if gpu else f"cpu ({os.cpu_count()} cores)",
+            "torch": torch.__version__, "threads": args.threads, "repeats": args.repeats,
+            "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_fit-") as tmp:
+        for size in args.sizes:
+            rows += bench_size(size, args.modes, args, device, gemm, Path(tmp))
+    meta["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print_table(rows, gemm, device, meta)
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "gemm_s": gemm.times, "gemm_n": gemm.n, "rows": rows},
+                                        indent=2) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker_main(json.loads(sys.argv[2]))
+    else:
+        main()
