@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import hashlib
 import http.client
 import os
 import shutil
@@ -27,6 +26,7 @@ import yaml
 from PIL import Image
 
 from dip.errors import DipError
+from dip.io import sha256_file
 from dip.io import remove_stale_temps, temp_prefix
 
 MIRROR_ENV = "DIP_DATA_MIRROR"
@@ -124,14 +124,6 @@ def expected_files(manifest: dict[str, dict[str, dict[str, Any]]], datasets: lis
 
 
 # --------------------------------------------------------------------------------------------- checks
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _check(path: Path, entry: dict[str, Any], label: str) -> None:
     """Raise :class:`Refused` (naming ``label``) unless the file at ``path`` matches ``entry``."""
@@ -344,8 +336,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DipError as err:
-        print(f"dip: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    from dip.cli import main as dip_main
+
+    sys.exit(dip_main(["fetch", *sys.argv[1:]]))

@@ -123,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DipError as e:
-        print(f"dip: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+    from dip.cli import main as dip_main
+
+    sys.exit(dip_main(["figure7", *sys.argv[1:]]))

@@ -486,13 +486,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     return 1
 
 
-def _run(entry) -> None:
-    try:
-        sys.exit(entry())
-    except DipError as e:
-        print(f"dip: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-
-
 if __name__ == "__main__":
-    _run(main)
+    from dip.cli import main as dip_main
+
+    sys.exit(dip_main(["report", *sys.argv[1:]]))
