@@ -18,7 +18,7 @@ ifeq ($(origin DIP_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: setup reproduce test unit pipeline-ci regression baseline slurm-test lint clean-results
+.PHONY: setup reproduce test unit pipeline-ci report-ci regression baseline slurm-test lint clean-results
 
 setup: $(VENV)/.installed
 
@@ -33,13 +33,19 @@ reproduce: setup
 	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=$(PROFILE)
 	@echo "results in results/$(PROFILE)/ (table1.md, figure7.png, metrics.csv)"
 
-test: unit pipeline-ci regression
+test: unit pipeline-ci regression report-ci
 
 unit: setup
 	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider
 
 pipeline-ci: setup
 	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=ci
+
+# The HTML report of the ci run must contain the table and the figures.
+report-ci: setup
+	$(BIN)/snakemake --report results/ci/report.html --config profile=ci
+	@for f in table1.csv metrics.csv figure7.png curves.png; do grep -q "$$f" results/ci/report.html || { echo "report.html lacks $$f"; exit 1; }; done
+	@echo "results/ci/report.html: table and figures present"
 
 regression: setup
 	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml
