@@ -57,7 +57,7 @@ baseline: setup
 	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
 
 slurm-test: setup
-	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider -m slurm tests/cluster
+	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider -rs --durations=0 -m slurm tests/cluster
 
 lint: setup
 	$(BIN)/snakemake --lint

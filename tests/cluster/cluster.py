@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,21 +144,96 @@ def stop(cluster: SlurmCluster, keep: bool = False, timeout: float = 120) -> Non
         raise RuntimeError(f"slurm_down.sh failed ({p.returncode}):\n{p.stderr}")
 
 
+class Background:
+    """A command running in the background in its own process group, its output (stdout and stderr) going to
+    a file, so that a test can act on the cluster while it runs (scancel, scontrol) and read its output.
+
+        bg = Background(cmd, log=tmp/"out.txt", cwd=..., env=...)
+        ...
+        rc, timed_out = bg.finish(timeout=300)
+    """
+
+    def __init__(self, cmd: list[str], log: Path, **kw):
+        self.cmd, self.log = cmd, Path(log)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kw
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def finish(self, timeout: float, grace: float = 30) -> tuple[int, bool]:
+        """Wait for the command; after ``timeout`` s stop it the way a user would (SIGINT to its whole process
+        group: a Snakemake waiting on SLURM jobs ignores SIGTERM but cancels its jobs and exits on SIGINT),
+        SIGKILL after ``grace`` s more. Returns (exit status, timed_out)."""
+        try:
+            return self.proc.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGINT)
+            try:
+                return self.proc.wait(timeout=grace), True
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                return self.proc.wait(), True
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def run_interruptibly(
     cmd: list[str], timeout: float, grace: float = 30, **kw
 ) -> tuple[subprocess.CompletedProcess, bool]:
-    """Run cmd with a timeout that stops it with SIGINT first (a Snakemake waiting on SLURM jobs ignores
-    SIGTERM but cancels its jobs and exits on SIGINT), SIGKILL after ``grace`` s. Returns (result, timed_out).
-    """
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, ""), False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
+    """Run cmd to its end (or ``timeout``, then stop it as Background.finish does). Returns (result with the
+    output in .stdout, timed_out)."""
+    with tempfile.TemporaryDirectory(prefix="dip-bg-") as tmp:
+        bg = Background(cmd, Path(tmp) / "out.txt", **kw)
+        rc, timed_out = bg.finish(timeout, grace)
+        return subprocess.CompletedProcess(cmd, rc, bg.output(), ""), timed_out
+
+
+def daemon_pids(cluster_dir: Path) -> dict[str, int]:
+    """{daemon name: pid} as slurm_up.sh recorded them in DIR/pids/."""
+    pids = {}
+    for f in sorted((Path(cluster_dir) / "pids").glob("*.pid")):
         try:
-            out, _ = proc.communicate(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, ""), True
+            pids[f.stem] = int(f.read_text().strip())
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def leftovers(cluster_dir: Path, daemons: dict[str, int]) -> list[str]:
+    """What of the cluster in cluster_dir is still on this machine: recorded daemons still alive under their
+    own name, processes that were started with its SLURM_CONF or DIP_SLURM_DIR in their environment (a
+    slurmstepd, a job's processes, a client), the /etc/slurm/slurm.conf link into it, the directory itself."""
+    found = []
+    for name, pid in daemons.items():
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == name:
+            found.append(f"daemon {name} (pid {pid})")
+    marks = (f"SLURM_CONF={cluster_dir}/etc/slurm.conf".encode(), f"DIP_SLURM_DIR={cluster_dir}".encode())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if any(m in env for m in marks):
+            found.append(f"process {proc.name}: {cmdline[:120]}")
+    link = Path("/etc/slurm/slurm.conf")
+    if link.is_symlink() and os.readlink(link).startswith(str(cluster_dir) + "/"):
+        found.append(f"the link {link} -> {os.readlink(link)}")
+    return found

@@ -4,7 +4,10 @@
 #   tests/cluster/slurm_down.sh [--keep] [DIR]     # DIR defaults to $DIP_SLURM_DIR
 #
 # Only the processes recorded in DIR/pids/ are stopped (each one checked by name first, so a recycled PID is
-# never signalled), plus any slurmstepd left behind by this cluster's jobs (found by its SLURM_CONF).
+# never signalled), plus what is left of this cluster's jobs: any slurmstepd started with its SLURM_CONF and
+# its descendants, and any job process (SLURM_JOB_ID set) whose environment names this cluster's SLURM_CONF
+# or DIP_SLURM_DIR (a process that ignored scancel's SIGTERM after its parent died escapes SLURM's process
+# tracking without cgroups).
 # Order: cancel this cluster's jobs, then all five daemons at once; SIGTERM, then
 # SIGKILL after a grace period. Pid and socket files are removed so a later start never trips over them,
 # and so is the /etc/slurm/slurm.conf symlink slurm_up.sh made (only while it points into DIR).
@@ -73,14 +76,54 @@ for name in slurmd slurmctld slurmdbd mariadbd munged; do
 done
 [ ${#pids[@]} -eq 0 ] || stop_pids "${names[*]}" "${pids[@]}"
 
-# 3. slurmstepd processes of this cluster's jobs (they outlive slurmd); recognised by our SLURM_CONF
-steps=()
-for p in $(pgrep -x slurmstepd 2>/dev/null); do
-  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"; then
-    steps+=("$p")
-  fi
+# 3. what is left of this cluster's jobs. slurmstepd outlives slurmd; and with proctrack/linuxproc (no
+#    cgroups) a job's process whose parent died (a shell killed by the SIGTERM of scancel while its child
+#    ignores SIGTERM) is re-parented to init and no longer tracked by SLURM at all. So: every slurmstepd
+#    started with our SLURM_CONF, with all its descendants, and every process of a job (SLURM_JOB_ID in its
+#    environment) that carries our SLURM_CONF or DIP_SLURM_DIR; never this script or one of its ancestors.
+declare -A mine=()
+p=$$
+while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+  mine[$p]=1
+  p=$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')
 done
-[ ${#steps[@]} -eq 0 ] || stop_pids "slurmstepd (${steps[*]})" "${steps[@]}"
+has_env() { { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "$2"; }
+job_procs() {
+  local p found=() queue=() ppid child env
+  for p in $(pgrep -x slurmstepd 2>/dev/null); do
+    has_env "$p" "SLURM_CONF=$CONF" && found+=("$p")
+  done
+  # descendants of those slurmstepd
+  declare -A kids=()
+  while read -r child ppid; do kids[$ppid]+=" $child"; done < <(ps -e -o pid=,ppid=)
+  queue=("${found[@]}")
+  while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]}; queue=("${queue[@]:1}")
+    for child in ${kids[$p]:-}; do found+=("$child"); queue+=("$child"); done
+  done
+  # job processes that escaped (re-parented to init)
+  for p in $(ls /proc | grep -E '^[0-9]+$'); do
+    env=$({ tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null) || continue
+    grep -q '^SLURM_JOB_ID=' <<<"$env" || continue
+    grep -qxF -e "SLURM_CONF=$CONF" -e "DIP_SLURM_DIR=$DIR" <<<"$env" && found+=("$p")
+  done
+  for p in "${found[@]}"; do [ -z "${mine[$p]:-}" ] && echo "$p"; done | sort -un
+}
+stop_job_procs() {  # SIGTERM, 5 s, SIGKILL (a job's process has had its SIGTERM from scancel already)
+  local procs=("$@") i p alive
+  [ ${#procs[@]} -gt 0 ] || return 0
+  kill -TERM "${procs[@]}" 2>/dev/null
+  for i in $(seq 1 25); do
+    alive=()
+    for p in "${procs[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    [ ${#alive[@]} -eq 0 ] && break
+    sleep 0.2
+  done
+  [ ${#alive[@]} -eq 0 ] || { kill -KILL "${alive[@]}" 2>/dev/null; sleep 0.3; }
+  log "stopped what was left of the jobs: ${procs[*]}"
+}
+mapfile -t procs < <(job_procs)
+stop_job_procs "${procs[@]}"
 
 # 4. the /etc/slurm/slurm.conf link slurm_up.sh made (only if it still points at this cluster)
 if [ -L /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" = "$CONF" ]; then
