@@ -12,7 +12,7 @@ Each mode runs in its own worker process (so its peak resident memory, ``ru_maxr
 workers take turns: the parent asks each for one iteration in round-robin, reversing the order every round,
 and times a same-dtype GEMM (``torch.mm`` of large squares) between rounds. CPU timings on a shared machine
 are noisy, so the claims are the *ratios* within one run: speed-up = median(reference) / median(mode), and
-fraction of peak = achieved FLOP rate / median GEMM rate of the mode's dtype. FLOPs per iteration (forward +
+fraction of peak = FLOP rate at the median iteration time / best GEMM rate of the mode's dtype. FLOPs per iteration (forward +
 backward) come from ``torch.utils.flop_counter.FlopCounterMode`` run on the meta device (no compute).
 """
 
@@ -34,6 +34,10 @@ from typing import Any
 import torch
 
 PROTO = "@@"  # prefix of the worker's protocol lines on stdout (anything else printed there is ignored)
+SRC = Path(__file__).resolve().parents[1] / "src"
+if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
+    sys.path.insert(0, str(SRC))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,20 @@ MODES = {m.name: m for m in (
     Mode("tf32-cl", "tf32", "channels_last"),  # CUDA only
 )}
 REFERENCE = "fp32"
+
+
+def mode_of(spec: str) -> tuple[Mode, dict[str, str]]:
+    """``NAME[@VAR=VALUE...]``: a mode, plus environment variables for its worker (A/B of env settings,
+    e.g. ``bf16-cl@DIP_MALLOC_TUNE=0`` for glibc's default allocator behaviour)."""
+    name, *env = spec.split("@")
+    if name not in MODES or not all("=" in e for e in env):
+        raise argparse.ArgumentTypeError(f"unknown mode {spec!r} (known: {', '.join(MODES)}; add @VAR=VALUE)")
+    return MODES[name], dict(e.split("=", 1) for e in env)
+
+
+def check_mode(spec: str) -> str:
+    mode_of(spec)
+    return spec
 DEFAULT_MODES = {
     # torch.compile is left out on CPU: ~2.5 min of compilation per size for no gain (docs/performance.md).
     "cpu": ["fp32", "fp32-cl", "bf16", "bf16-cl"],
@@ -73,8 +91,10 @@ DEFAULT_MODES = {
 class Worker:
     """Runs in a child process: one Fit in one mode, one iteration per ``step`` command."""
 
-    def __init__(self, mode: Mode, device: str, threads: int, preset: str, workdir: Path):
-        self.mode, self.device, self.threads, self.preset, self.workdir = mode, device, threads, preset, workdir
+    def __init__(self, mode: Mode, device: str, threads: int, preset: str, overrides: dict[str, Any],
+                 workdir: Path):
+        self.mode, self.device, self.threads, self.workdir = mode, device, threads, workdir
+        self.preset, self.overrides = preset, overrides
 
     def setup(self, size: int, warmup: int) -> dict[str, Any]:
         from dip import runtime
@@ -82,7 +102,7 @@ class Worker:
         from dip.presets import resolve
 
         image, mask = synthetic_inputs(self.workdir, size)
-        params = resolve(self.preset, {"eval_every": 10**9})  # never evaluates inside the timed iterations
+        params = resolve(self.preset, {**self.overrides, "eval_every": 10**9})  # no evaluation in timed iterations
         req = FitRequest(image=image, mask=mask, out=self.workdir / f"out-{self.mode.name}", preset=self.preset,
                          params=params, seed=0, device=self.device, threads=self.threads,
                          precision=self.mode.precision, memory_format=self.mode.memory_format)
@@ -119,7 +139,8 @@ def worker_main(spec: dict[str, Any]) -> None:
     """Serve commands from stdin: ``setup SIZE WARMUP``, ``step``, ``memory``, ``quit``."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else the libraries print goes to stderr
-    w = Worker(MODES[spec["mode"]], spec["device"], spec["threads"], spec["preset"], Path(spec["workdir"]))
+    w = Worker(mode_of(spec["mode"])[0], spec["device"], spec["threads"], spec["preset"], spec["overrides"],
+               Path(spec["workdir"]))
     print(PROTO + json.dumps({"ready": True}), file=proto)
     for line in sys.stdin:
         cmd, *args = line.split()
@@ -140,10 +161,11 @@ def worker_main(spec: dict[str, Any]) -> None:
 class Child:
     """The parent's handle on one worker process."""
 
-    def __init__(self, mode: str, device: str, threads: int, preset: str, workdir: Path):
+    def __init__(self, mode: str, device: str, threads: int, preset: str, overrides: dict[str, Any],
+                 workdir: Path):
         spec = json.dumps({"mode": mode, "device": device, "threads": threads, "preset": preset,
-                           "workdir": str(workdir)})
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+                           "overrides": overrides, "workdir": str(workdir)})
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1", **mode_of(mode)[1])
         self.proc = subprocess.Popen([sys.executable, __file__, "--worker", spec], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
         self.mode = mode
@@ -183,14 +205,14 @@ def synthetic_inputs(workdir: Path, size: int) -> tuple[Path, Path]:
     return image, mask
 
 
-def count_flops(preset: str, size: int, channels: int = 1) -> int:
+def count_flops(preset: str, overrides: dict[str, Any], size: int, channels: int = 1) -> int:
     """FLOPs of one forward + backward (z needs no gradient, as in the fit), counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from dip.model import SkipConfig, SkipNet, padded_size
     from dip.presets import resolve
 
-    p = resolve(preset)
+    p = resolve(preset, overrides)
     in_ch = 2 if p["input_kind"] == "meshgrid" else p["input_depth"]
     cfg = SkipConfig(in_ch, channels, p["n_down"], p["n_up"], p["n_skip"], p["k_down"], p["k_up"], p["k_skip"],
                      p["upsample"])
@@ -203,7 +225,10 @@ def count_flops(preset: str, size: int, channels: int = 1) -> int:
 
 
 class GemmPeak:
-    """Times torch.mm of large squares per dtype, once per call of :meth:`sample`; the peak is the median."""
+    """Times torch.mm of large squares per dtype at every :meth:`sample`; the peak is the best sample.
+
+    Best, not median: a GEMM sample is short, so on a shared machine it either catches a quiet moment or is
+    slowed by others; the fastest sample is the closest to what the hardware can do."""
 
     def __init__(self, device: torch.device, dtypes: list[str], n: int):
         self.device, self.n = device, n
@@ -228,17 +253,18 @@ class GemmPeak:
 
     def sample(self) -> None:
         reps = 10 if self.device.type == "cuda" else 1
-        for d in self.times:
-            self.times[d].append(self._mm(d, reps))
+        for _ in range(1 if self.device.type == "cuda" else 3):
+            for d in self.times:
+                self.times[d].append(self._mm(d, reps))
 
     def flops_per_s(self, dtype: str) -> float:
-        return 2 * self.n**3 / statistics.median(self.times[dtype])
+        return 2 * self.n**3 / min(self.times[dtype])
 
 
 def bench_size(size: int, modes: list[str], args: argparse.Namespace, device: torch.device,
                gemm: GemmPeak, workdir: Path) -> list[dict[str, Any]]:
     """All modes at one size: start the workers, warm each up, then interleaved rounds."""
-    children = [Child(m, device.type, args.threads, args.preset, workdir) for m in modes]
+    children = [Child(m, device.type, args.threads, args.preset, args.overrides, workdir) for m in modes]
     try:
         for c in children:
             c.ask()  # imported and ready
@@ -256,7 +282,7 @@ def bench_size(size: int, modes: list[str], args: argparse.Namespace, device: to
     finally:
         for c in children:
             c.close()
-    flops = count_flops(args.preset, size)
+    flops = count_flops(args.preset, args.overrides, size)
     ref = statistics.median(times[REFERENCE]) if REFERENCE in times else float("nan")
     rows = []
     for m in modes:
@@ -264,25 +290,35 @@ def bench_size(size: int, modes: list[str], args: argparse.Namespace, device: to
         rate = flops / med
         rows.append({
             "size": size, "mode": m, "s_per_iter": med, "min_s": min(times[m]), "times_s": times[m],
-            "flops": flops, "flop_rate": rate, "peak_dtype": MODES[m].dtype,
-            "peak_fraction": rate / gemm.flops_per_s(MODES[m].dtype), "speedup": ref / med,
+            "flops": flops, "flop_rate": rate, "peak_dtype": mode_of(m)[0].dtype,
+            "peak_fraction": rate / gemm.flops_per_s(mode_of(m)[0].dtype), "speedup": ref / med,
             "setup_s": info[m]["setup_s"], **mem[m],
         })
     return rows
+
+
+def cpu_name() -> str:
+    try:
+        line = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name"))
+        return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
+    except (OSError, StopIteration):
+        return f"cpu, {os.cpu_count()} CPUs"
 
 
 def print_table(rows: list[dict[str, Any]], gemm: GemmPeak, device: torch.device, meta: dict[str, Any]) -> None:
     unit, scale = ("TFLOP/s", 1e12) if device.type == "cuda" else ("GFLOP/s", 1e9)
     mem_col = "max alloc (MB)" if device.type == "cuda" else "peak RSS (MB)"
     print(f"\n{meta['device_name']}, torch {meta['torch']}, threads {meta['threads']}, load avg "
-          f"{meta['load_before']} -> {meta['load_after']}, {meta['repeats']} timed iterations per mode")
-    print("GEMM peak (median, " + f"{gemm.n}x{gemm.n} torch.mm): "
+          f"{meta['load_before']} -> {meta['load_after']}, {meta['repeats']} timed iterations per mode, preset "
+          f"{meta['preset']}{' ' + json.dumps(meta['overrides']) if meta['overrides'] else ''}")
+    print("GEMM peak (best, " + f"{gemm.n}x{gemm.n} torch.mm): "
           + ", ".join(f"{d} {gemm.flops_per_s(d) / scale:.3g} {unit}" for d in gemm.times))
-    print(f"\n| size | mode | s/iter (median) | {unit} | % of same-dtype GEMM peak | {mem_col} | speed-up vs {REFERENCE} |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n| size | mode | s/iter (median) | s/iter (min) | {unit} | % of same-dtype GEMM peak | {mem_col} | "
+          f"speed-up vs {REFERENCE} |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         mem = r.get("cuda_max_mb", r["maxrss_mb"])
-        print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['flop_rate'] / scale:.3g} | "
+        print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['min_s']:.4g} | {r['flop_rate'] / scale:.3g} | "
               f"{100 * r['peak_fraction']:.0f}% ({r['peak_dtype']}) | {mem:.0f} | {r['speedup']:.2f}x |")
     print(f"\nFLOPs per iteration (forward + backward, FlopCounterMode): "
           + ", ".join(f"{s}: {f / 1e9:.1f} G" for s, f in sorted({r['size']: r['flops'] for r in rows}.items())))
@@ -291,10 +327,13 @@ def print_table(rows: list[dict[str, Any]], gemm: GemmPeak, device: torch.device
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", help="image sizes (default 256 512; --quick: 64)")
-    ap.add_argument("--modes", nargs="+", choices=sorted(MODES), help="default: all that fit the device")
+    ap.add_argument("--modes", nargs="+", type=check_mode, metavar="MODE[@VAR=VALUE]",
+                    help=f"of {', '.join(MODES)} (default: all that fit the device)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, help="torch threads per worker (default: the CPU affinity)")
     ap.add_argument("--preset", default="table1")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="override a preset value, e.g. --set 'n_down=[32,32,32,32,32]' (as dip fit --set)")
     ap.add_argument("--repeats", type=int, help="timed iterations per mode (default: cpu 3, cuda 30)")
     ap.add_argument("--warmup", type=int, help="untimed iterations per mode first (default: cpu 1, cuda 5)")
     ap.add_argument("--gemm-n", type=int, help="GEMM peak matrix size (default: cpu 2048, cuda 8192)")
@@ -308,6 +347,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
     from dip import runtime
 
+    args.overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+
     device = runtime.pick_device(args.device)
     if device.type not in DEFAULT_MODES:
         sys.exit(f"bench_fit: device {device.type} is not supported (cpu or cuda)")
@@ -319,17 +360,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         args.repeats, args.warmup = args.repeats or 2, args.warmup or 1
     args.sizes = sorted(args.sizes or [256, 512])
     args.modes = args.modes or DEFAULT_MODES[device.type]
-    if not gpu and any(MODES[m].precision == "tf32" for m in args.modes):
+    if not gpu and any(mode_of(m)[0].precision == "tf32" for m in args.modes):
         sys.exit("bench_fit: tf32 modes exist only on CUDA")
     if REFERENCE not in args.modes:
         args.modes.insert(0, REFERENCE)
     args.repeats = args.repeats or (30 if gpu else 3)
     args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
     runtime.configure(device, args.threads, "fp32", deterministic=False)  # threads + cudnn.benchmark
-    dtypes = sorted({MODES[m].dtype for m in args.modes}, key=["fp32", "tf32", "bf16"].index)
+    dtypes = sorted({mode_of(m)[0].dtype for m in args.modes}, key=["fp32", "tf32", "bf16"].index)
     gemm = GemmPeak(device, dtypes, args.gemm_n or (8192 if gpu else (1024 if args.quick else 2048)))
-    meta = {"device_name": runtime.device_name(device) if gpu else f"cpu ({os.cpu_count()} cores)",
-            "torch": torch.__version__, "threads": args.threads, "repeats": args.repeats,
+    meta = {"device_name": runtime.device_name(device) if gpu else cpu_name(),
+            "torch": torch.__version__, "threads": args.threads, "repeats": args.repeats, "preset": args.preset,
+            "overrides": args.overrides,
             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_fit-") as tmp:

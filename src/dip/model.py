@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -39,10 +40,30 @@ class SkipConfig:
         return len(self.n_down)
 
 
+class ReflectConv2d(nn.Conv2d):
+    """``nn.Conv2d(..., padding_mode="reflect")`` whose padding keeps the input's dtype under CPU autocast.
+
+    Same parameters, state_dict and numbers as nn.Conv2d. Only the CPU bf16 path changes: CPU autocast runs
+    ``reflection_pad2d`` in fp32, so every padded convolution would cast its bf16 input to fp32, pad, and cast
+    back to bf16 for the convolution (two full-size copies per layer, ~15% of a bf16 iteration at 512x512;
+    docs/performance.md). Padding only copies values, so padding in bf16 gives the same convolution input.
+    """
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.padding_mode == "reflect" and input.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                input = F.pad(input, self._reversed_padding_repeated_twice, mode="reflect")
+            return F.conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return super()._conv_forward(input, weight, bias)
+
+
 def conv_bn_act(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Sequential:
     """Reflection-padded convolution, BatchNorm, LeakyReLU(0.2)."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, k, stride=stride, padding=(k - 1) // 2, padding_mode="reflect"),
+        # A 1x1 convolution pads nothing; "zeros" (with padding 0) skips the copy that nn.Conv2d makes for a
+        # zero-width reflection pad (docs/performance.md). Same parameters and numbers.
+        ReflectConv2d(c_in, c_out, k, stride=stride, padding=(k - 1) // 2,
+                      padding_mode="reflect" if k > 1 else "zeros"),
         nn.BatchNorm2d(c_out),
         nn.LeakyReLU(0.2, inplace=True),
     )
@@ -60,6 +81,21 @@ class Up(nn.Sequential):
 
     def __init__(self, c_in: int, c_out: int, k: int):
         super().__init__(nn.BatchNorm2d(c_in), conv_bn_act(c_in, c_out, k), conv_bn_act(c_out, c_out, 1))
+
+
+def _sliced_channels_last(y: torch.Tensor) -> bool:
+    """A channels-last tensor whose channel slices are not dense (more than one channel and pixel)."""
+    return y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+
+
+def _dense_channels_last(grad: torch.Tensor) -> torch.Tensor:
+    """Gradient hook on the upsampled branch before the concatenation (CPU, channels-last only).
+
+    cat's backward hands the upsample a channel slice of the channels-last gradient, which is neither contiguous
+    nor channels-last, and the CPU upsample backward then takes a path ~6x slower (~10% of a bf16 iteration
+    at 512x512; docs/performance.md). One dense channels-last copy first is cheaper. Same values.
+    """
+    return grad.contiguous(memory_format=torch.channels_last)
 
 
 class Level(nn.Module):
@@ -83,6 +119,8 @@ class Level(nn.Module):
             y = self.deeper(y)
         y = self.upsample(y)
         if self.skip is not None:
+            if y.requires_grad and y.device.type == "cpu" and _sliced_channels_last(y):
+                y.register_hook(_dense_channels_last)
             y = torch.cat([self.skip(x), y], dim=1)
         return self.up(y)
 

@@ -1,0 +1,111 @@
+"""Share of a fit's time spent in evaluation, per profile, with the parts of one evaluation.
+
+    .venv/bin/python benchmarks/eval_cost.py                         # ci and paper settings on this machine
+    python benchmarks/eval_cost.py --profiles paper --device cuda    # on a GPU
+
+A real :class:`dip.fit.Fit` (profile crop, overrides, precision, threads; paper = full 512x512 barbara) is
+set up, then training iterations and evaluations are timed, interleaved. The share is
+t_eval / (eval_every * t_iter + t_eval), i.e. what ``eval_fraction`` in metrics.json estimates, where t_eval
+is the synchronous part of :meth:`Fit.evaluate` (estimate, masked PSNR, good-state snapshot).
+PSNR/SSIM against the ground truth run on a worker thread beside the next iterations; they are timed
+alone and shown as a second share (an upper bound: on an idle core they cost the loop nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
+def measure(profile: str, prof: dict[str, Any], image: Path, device: str, threads: int | None, repeats: int,
+            tmp: Path) -> dict[str, Any]:
+    from dip import runtime
+    from dip.cli import main as dip
+    from dip.fit import Fit, FitRequest
+    from dip.metrics import psnr, psnr_known, ssim
+    from dip.presets import resolve
+
+    mask = tmp / f"mask-{profile}.png"
+    with open(os.devnull, "w") as quiet, __import__("contextlib").redirect_stdout(quiet):
+        dip(["mask", "--bernoulli", "0.5", "--seed", "0", "--like", str(image), "-o", str(mask)])
+    params = resolve("table1", prof["overrides"].get("table1", {}))
+    req = FitRequest(image=image, mask=mask, gt=image, out=tmp / f"out-{profile}", preset="table1",
+                     params=params, device=device, threads=threads or prof["threads"], precision=prof["precision"],
+                     crop=prof["crop"])
+    fit = Fit(req, progress=False)
+    fit.setup()
+    sync = lambda: runtime.synchronize(fit.device)  # noqa: E731
+    bar = runtime.progress(10**9, 0, False, "eval_cost")
+    big = 10**9
+    fit.iterate(1, big, bar)  # warm-up (never an evaluation: 1 % eval_every != 0 unless eval_every == 1)
+    loss = ((fit.forward(fit.z) - fit.obs) * fit.mask).pow(2).sum() / fit.norm
+    fit.evaluate(0, loss)
+    fit.collect(wait=True)
+    gt, out_np = fit.inputs.gt, fit.output()
+    parts: dict[str, list[float]] = {k: [] for k in ("iteration", "evaluate", "estimate", "psnr_masked",
+                                                       "snapshot", "psnr_ssim_gt")}
+    for it in range(2, 2 + repeats):
+        parts["iteration"].append(timed(lambda: fit.iterate(it, big, bar), sync))
+        parts["evaluate"].append(timed(lambda: fit.evaluate(it, loss), sync))
+        fit.collect(wait=True)
+        parts["estimate"].append(timed(fit.output, sync))
+        parts["psnr_masked"].append(timed(lambda: psnr_known(fit.inputs.image, out_np, fit.inputs.known), sync))
+        parts["snapshot"].append(timed(fit._state, sync))
+        parts["psnr_ssim_gt"].append(timed(lambda: (psnr(gt, out_np), ssim(gt, out_np)), sync))
+    fit.pool.shutdown()
+    med = {k: statistics.median(v) for k, v in parts.items()}
+    k = params["eval_every"]
+    return {"profile": profile, "size": f"{fit.h}x{fit.w}", "eval_every": k, "threads": fit.threads, **med,
+            "share": med["evaluate"] / (k * med["iteration"] + med["evaluate"]),
+            "share_async": med["psnr_ssim_gt"] / (k * med["iteration"] + med["evaluate"])}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profiles", nargs="+", default=["ci", "paper"])
+    ap.add_argument("--image", default="barbara", help="table1 image (512x512)")
+    ap.add_argument("--data", type=Path, help="data mirror (default: $DIP_DATA_MIRROR or ../shared/data)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    ap.add_argument("--threads", type=int, help="default: the profile's")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    data = args.data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
+    image = data / "table1" / f"{args.image}.png"
+    if not image.exists():
+        sys.exit(f"eval_cost: {image} not found (give --data)")
+    with tempfile.TemporaryDirectory(prefix="eval_cost-") as tmp:
+        rows = [measure(p, config["profiles"][p], image, args.device, args.threads, args.repeats, Path(tmp))
+                for p in args.profiles]
+    print(f"\nmedians of {args.repeats}; times in ms\n")
+    print("| profile | size | threads | iteration | evaluate (sync) | = estimate + masked PSNR + snapshot | "
+          "eval_every | share of loop (sync) | PSNR+SSIM vs GT (worker thread) | its share if it ran inline |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ms = lambda x: f"{1000 * x:.1f}"  # noqa: E731
+        print(f"| {r['profile']} | {r['size']} | {r['threads']} | {ms(r['iteration'])} | {ms(r['evaluate'])} | "
+              f"{ms(r['estimate'])} + {ms(r['psnr_masked'])} + {ms(r['snapshot'])} | {r['eval_every']} | "
+              f"{100 * r['share']:.1f}% | {ms(r['psnr_ssim_gt'])} | {100 * r['share_async']:.1f}% |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
