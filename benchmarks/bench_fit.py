@@ -12,8 +12,9 @@ Each mode runs in its own worker process (so its peak resident memory, ``ru_maxr
 workers take turns: the parent asks each for one iteration in round-robin, reversing the order every round,
 and times a same-dtype GEMM (``torch.mm`` of large squares) between rounds. CPU timings on a shared machine
 are noisy, so the claims are the *ratios* within one run: speed-up = median(reference) / median(mode), and
-fraction of peak = FLOP rate at the median iteration time / best GEMM rate of the mode's dtype. FLOPs per iteration (forward +
-backward) come from ``torch.utils.flop_counter.FlopCounterMode`` run on the meta device (no compute).
+fraction of peak = FLOP rate at the median iteration time / best GEMM rate of the mode's dtype. FLOPs per
+iteration (forward + backward) come from ``torch.utils.flop_counter.FlopCounterMode`` on the meta device.
+A worker serves all sizes, smallest first, so its peak RSS at a size is the peak up to that size.
 """
 
 from __future__ import annotations
@@ -78,10 +79,14 @@ def mode_of(spec: str) -> tuple[Mode, dict[str, str]]:
 
 
 def check_mode(spec: str) -> str:
+    """argparse type: a valid mode spec, kept as given."""
     mode_of(spec)
     return spec
+
+
 DEFAULT_MODES = {
-    # torch.compile is left out on CPU: ~2.5 min of compilation per size for no gain (docs/performance.md).
+    # torch.compile is left out on CPU: 70-150 s of compilation per size, then 0.83-0.89x of eager
+    # (docs/performance.md).
     "cpu": ["fp32", "fp32-cl", "bf16", "bf16-cl"],
     "cuda": ["fp32", "fp32-cl", "tf32", "tf32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
 }
@@ -101,6 +106,9 @@ class Worker:
         from dip.fit import Fit, FitRequest
         from dip.presets import resolve
 
+        self.fit = None  # free the previous size's fit first
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
         image, mask = synthetic_inputs(self.workdir, size)
         params = resolve(self.preset, {**self.overrides, "eval_every": 10**9})  # no evaluation in timed iterations
         req = FitRequest(image=image, mask=mask, out=self.workdir / f"out-{self.mode.name}", preset=self.preset,
@@ -261,27 +269,36 @@ class GemmPeak:
         return 2 * self.n**3 / min(self.times[dtype])
 
 
-def bench_size(size: int, modes: list[str], args: argparse.Namespace, device: torch.device,
-               gemm: GemmPeak, workdir: Path) -> list[dict[str, Any]]:
-    """All modes at one size: start the workers, warm each up, then interleaved rounds."""
+def bench(sizes: list[int], modes: list[str], args: argparse.Namespace, device: torch.device,
+          gemm: GemmPeak, workdir: Path) -> list[dict[str, Any]]:
+    """Start one worker per mode, then per size: warm each up, interleaved rounds, memory."""
     children = [Child(m, device.type, args.threads, args.preset, args.overrides, workdir) for m in modes]
+    rows = []
     try:
         for c in children:
             c.ask()  # imported and ready
-        info = {}
-        for c in children:  # one at a time, so compilation / autotuning does not overlap the others
-            info[c.mode] = c.ask(f"setup {size} {args.warmup}")
-            print(f"  {size}: {c.mode} ready ({info[c.mode]['setup_s']:.1f} s incl. {args.warmup} warm-up)",
-                  file=sys.stderr, flush=True)
-        times: dict[str, list[float]] = {m: [] for m in modes}
-        for r in range(args.repeats):
-            for c in (children if r % 2 == 0 else children[::-1]):
-                times[c.mode].append(c.ask("step")["s"])
-            gemm.sample()
-        mem = {c.mode: c.ask("memory") for c in children}
+        for size in sizes:
+            info = {}
+            for c in children:  # one at a time, so compilation / autotuning does not overlap the others
+                info[c.mode] = c.ask(f"setup {size} {args.warmup}")
+                print(f"  {size}: {c.mode} ready ({info[c.mode]['setup_s']:.1f} s incl. {args.warmup} warm-up)",
+                      file=sys.stderr, flush=True)
+            times: dict[str, list[float]] = {m: [] for m in modes}
+            for r in range(args.repeats):
+                for c in (children if r % 2 == 0 else children[::-1]):
+                    times[c.mode].append(c.ask("step")["s"])
+                gemm.sample()
+            mem = {c.mode: c.ask("memory") for c in children}
+            rows += summarize(size, modes, times, info, mem, args, gemm)
     finally:
         for c in children:
             c.close()
+    return rows
+
+
+def summarize(size: int, modes: list[str], times: dict[str, list[float]], info: dict[str, dict[str, Any]],
+              mem: dict[str, dict[str, Any]], args: argparse.Namespace, gemm: GemmPeak) -> list[dict[str, Any]]:
+    """One table row per mode at one size."""
     flops = count_flops(args.preset, args.overrides, size)
     ref = statistics.median(times[REFERENCE]) if REFERENCE in times else float("nan")
     rows = []
@@ -318,8 +335,9 @@ def print_table(rows: list[dict[str, Any]], gemm: GemmPeak, device: torch.device
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         mem = r.get("cuda_max_mb", r["maxrss_mb"])
-        print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['min_s']:.4g} | {r['flop_rate'] / scale:.3g} | "
-              f"{100 * r['peak_fraction']:.0f}% ({r['peak_dtype']}) | {mem:.0f} | {r['speedup']:.2f}x |")
+        print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['min_s']:.4g} | "
+              f"{r['flop_rate'] / scale:.3g} | {100 * r['peak_fraction']:.0f}% ({r['peak_dtype']}) | {mem:.0f} | "
+              f"{r['speedup']:.2f}x |")
     print(f"\nFLOPs per iteration (forward + backward, FlopCounterMode): "
           + ", ".join(f"{s}: {f / 1e9:.1f} G" for s, f in sorted({r['size']: r['flops'] for r in rows}.items())))
 
@@ -357,7 +375,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if args.quick:
         args.sizes = args.sizes or [64]
         args.modes = args.modes or ["fp32", "bf16-cl"]
-        args.repeats, args.warmup = args.repeats or 2, args.warmup or 1
+        args.repeats = args.repeats or 2
+        args.warmup = 1 if args.warmup is None else args.warmup
     args.sizes = sorted(args.sizes or [256, 512])
     args.modes = args.modes or DEFAULT_MODES[device.type]
     if not gpu and any(mode_of(m)[0].precision == "tf32" for m in args.modes):
@@ -373,10 +392,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "torch": torch.__version__, "threads": args.threads, "repeats": args.repeats, "preset": args.preset,
             "overrides": args.overrides,
             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}
-    rows = []
     with tempfile.TemporaryDirectory(prefix="bench_fit-") as tmp:
-        for size in args.sizes:
-            rows += bench_size(size, args.modes, args, device, gemm, Path(tmp))
+        rows = bench(args.sizes, args.modes, args, device, gemm, Path(tmp))
     meta["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print_table(rows, gemm, device, meta)
     if args.json:

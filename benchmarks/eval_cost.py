@@ -14,6 +14,7 @@ alone and shown as a second share (an upper bound: on an idle core they cost the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -22,12 +23,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
+    sys.path.insert(0, str(SRC))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
 
 def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    """Seconds for fn(), with the device synchronized before and after."""
     sync()
     t0 = time.perf_counter()
     fn()
@@ -37,6 +44,7 @@ def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
 
 def measure(profile: str, prof: dict[str, Any], image: Path, device: str, threads: int | None, repeats: int,
             tmp: Path) -> dict[str, Any]:
+    """Time iterations and evaluations of one profile's fit, interleaved; medians and the shares."""
     from dip import runtime
     from dip.cli import main as dip
     from dip.fit import Fit, FitRequest
@@ -44,7 +52,7 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
     from dip.presets import resolve
 
     mask = tmp / f"mask-{profile}.png"
-    with open(os.devnull, "w") as quiet, __import__("contextlib").redirect_stdout(quiet):
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         dip(["mask", "--bernoulli", "0.5", "--seed", "0", "--like", str(image), "-o", str(mask)])
     params = resolve("table1", prof["overrides"].get("table1", {}))
     req = FitRequest(image=image, mask=mask, gt=image, out=tmp / f"out-{profile}", preset="table1",
@@ -55,14 +63,16 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
     sync = lambda: runtime.synchronize(fit.device)  # noqa: E731
     bar = runtime.progress(10**9, 0, False, "eval_cost")
     big = 10**9
-    fit.iterate(1, big, bar)  # warm-up (never an evaluation: 1 % eval_every != 0 unless eval_every == 1)
-    loss = ((fit.forward(fit.z) - fit.obs) * fit.mask).pow(2).sum() / fit.norm
+    k = params["eval_every"]
+    fit.iterate(1, big, bar)  # warm-up; iterations numbered 1 mod eval_every never evaluate inside
+    with torch.no_grad():
+        loss = ((fit.forward(fit.z) - fit.obs) * fit.mask).pow(2).sum() / fit.norm
     fit.evaluate(0, loss)
     fit.collect(wait=True)
     gt, out_np = fit.inputs.gt, fit.output()
     parts: dict[str, list[float]] = {k: [] for k in ("iteration", "evaluate", "estimate", "psnr_masked",
                                                        "snapshot", "psnr_ssim_gt")}
-    for it in range(2, 2 + repeats):
+    for it in range(1 + k, 1 + k * (repeats + 1), k):
         parts["iteration"].append(timed(lambda: fit.iterate(it, big, bar), sync))
         parts["evaluate"].append(timed(lambda: fit.evaluate(it, loss), sync))
         fit.collect(wait=True)
@@ -71,8 +81,7 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
         parts["snapshot"].append(timed(fit._state, sync))
         parts["psnr_ssim_gt"].append(timed(lambda: (psnr(gt, out_np), ssim(gt, out_np)), sync))
     fit.pool.shutdown()
-    med = {k: statistics.median(v) for k, v in parts.items()}
-    k = params["eval_every"]
+    med = {name: statistics.median(v) for name, v in parts.items()}
     return {"profile": profile, "size": f"{fit.h}x{fit.w}", "eval_every": k, "threads": fit.threads, **med,
             "share": med["evaluate"] / (k * med["iteration"] + med["evaluate"]),
             "share_async": med["psnr_ssim_gt"] / (k * med["iteration"] + med["evaluate"])}

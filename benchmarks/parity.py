@@ -27,11 +27,18 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
+    sys.path.insert(0, str(SRC))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
 MODES = {  # name -> (precision, memory_format)
     "fp32": ("fp32", "contiguous"),
     "fp32-cl": ("fp32", "channels_last"),
     "bf16": ("bf16", "contiguous"),
     "bf16-cl": ("bf16", "channels_last"),
+    "tf32": ("tf32", "contiguous"),  # CUDA only
+    "tf32-cl": ("tf32", "channels_last"),  # CUDA only
 }
 REFERENCE = "fp32"
 THRESHOLD_DB = 0.2
@@ -45,7 +52,7 @@ def one_fit(job: dict[str, Any]) -> dict[str, Any]:
     precision, memory_format = MODES[job["mode"]]
     req = FitRequest(image=Path(job["image"]), mask=Path(job["mask"]), gt=Path(job["image"]),
                      out=Path(job["out"]), preset="table1", params=resolve("table1", job["overrides"]),
-                     seed=job["seed"], device="cpu", threads=job["threads"], precision=precision,
+                     seed=job["seed"], device=job["device"], threads=job["threads"], precision=precision,
                      memory_format=memory_format, crop=job["crop"], write_observed=False)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):  # the fit's progress lines
         m = run_fit(req, progress=False)
@@ -93,6 +100,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--data", type=Path, help="data mirror with table1/<name>.png (default: $DIP_DATA_MIRROR "
                                                "or ../shared/data)")
     ap.add_argument("--jobs", type=int, default=2, help="fits run side by side (each with the profile's threads)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="override a preset value on top of the profile's, e.g. --set iterations=2000")
     ap.add_argument("--json", type=Path, help="also write every fit's numbers here")
     args = ap.parse_args(argv)
 
@@ -100,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     prof = config["profiles"][args.profile]
     data = args.data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
     drop = config["tasks"]["table1"]["drop"]
+    overrides = {**prof["overrides"].get("table1", {}),
+                 **{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}}
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         jobs = []
         for name in args.images:
@@ -111,9 +123,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for mode in [REFERENCE, *args.modes]:
                     jobs.append({"name": name, "seed": seed, "mode": mode, "image": str(image), "mask": str(mask),
                                  "out": f"{tmp}/{name}/seed{seed}/{mode}", "crop": prof["crop"],
-                                 "overrides": prof["overrides"].get("table1", {}), "threads": prof["threads"] or 1})
-        print(f"parity: {len(jobs)} fits ({args.profile} profile: crop {prof['crop']}, "
-              f"{prof['overrides'].get('table1', {})}, threads {prof['threads']})", file=sys.stderr, flush=True)
+                                 "overrides": overrides, "threads": prof["threads"] or 1, "device": args.device})
+        print(f"parity: {len(jobs)} fits ({args.profile} profile: crop {prof['crop']}, {overrides}, "
+              f"threads {prof['threads']}, device {args.device})", file=sys.stderr, flush=True)
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(one_fit, jobs))
     summary = summarize(results, args.modes)

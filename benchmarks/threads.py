@@ -27,6 +27,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
+    sys.path.insert(0, str(SRC))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
 
 def fit_cmd(image: Path, mask: Path, out: Path, prof: dict[str, Any], seed: int, threads: int,
