@@ -7,7 +7,7 @@ Each fit is a real ``dip fit`` process with a profile's crop and overrides (conf
 image with a 50% mask, so start-up (imports), evaluation and output writing count as they do in the pipeline.
 Per round, interleaved: "2x1": two fits (seeds 0 and 1) side by side with --threads 1; "1x2": the same two
 fits one after the other with --threads 2. Throughput = 2 fits / wall seconds; the loop-only rate
-(iterations / seconds_per_iter from metrics.json, summed over what runs at once) is shown beside it.
+(1 / seconds_per_iter from metrics.json, summed over fits that run at once) is shown beside it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def run_batch(cmds: list[list[str]], concurrent: bool) -> tuple[float, list[dict
 
 def bench_profile(name: str, prof: dict[str, Any], image: Path, rounds: int, iterations: int | None,
                   tmp: Path) -> dict[str, Any]:
+    """Interleaved rounds of 2x1 and 1x2 for one profile; medians and the throughput ratios."""
     from dip.cli import main as dip
 
     mask = tmp / f"mask-{name}.png"
