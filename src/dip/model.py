@@ -43,10 +43,12 @@ class SkipConfig:
 class ReflectConv2d(nn.Conv2d):
     """``nn.Conv2d(..., padding_mode="reflect")`` whose padding keeps the input's dtype under CPU autocast.
 
-    Same parameters, state_dict and numbers as nn.Conv2d. Only the CPU bf16 path changes: CPU autocast runs
-    ``reflection_pad2d`` in fp32, so every padded convolution would cast its bf16 input to fp32, pad, and cast
-    back to bf16 for the convolution (two full-size copies per layer, ~15% of a bf16 iteration at 512x512;
-    docs/performance.md). Padding only copies values, so padding in bf16 gives the same convolution input.
+    Same parameters and state_dict as nn.Conv2d, and the same numbers outside CPU autocast. Only the CPU bf16
+    path changes: CPU autocast runs ``reflection_pad2d`` in fp32, so every padded convolution would cast its
+    bf16 input to fp32, pad, and cast back to bf16 for the convolution (two full-size copies per layer: 17% of
+    a bf16 iteration at 512x512 with glibc's default allocator, 4% with runtime.keep_freed_memory;
+    docs/performance.md). Padding only copies values, so the convolution input is the same; the backward sums
+    the border gradients in bf16 instead of fp32 (a rounding-level difference).
     """
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
