@@ -45,16 +45,8 @@ _REQUIRED = [c for c in METRICS_COLUMNS if c not in ("task", "image", "profile",
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """The pipeline configuration (config/config.yaml) as a dict, with the keys the report needs checked."""
     p = Path(path)
-    try:
-        cfg = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise DipError(p, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DipError(p, f"unreadable ({e})") from None
-    except yaml.YAMLError as e:
-        raise DipError(p, f"not valid YAML ({e})") from None
-    if not isinstance(cfg, dict):
-        raise DipError(p, "expected a mapping at the top level")
+    cfg = _read_mapping(p, yaml.safe_load, yaml.YAMLError, "YAML", "no such file",
+                        "expected a mapping at the top level")
     for key in ("tasks", "paper", "profiles"):
         if not isinstance(cfg.get(key), dict):
             raise DipError(p, f"missing or invalid section {key!r}")
@@ -75,18 +67,24 @@ def load_fit_metrics(fit_dir: str | os.PathLike) -> dict[str, Any]:
     d = Path(fit_dir)
     if not d.is_dir():
         raise DipError(d, "fit directory does not exist")
-    p = d / "metrics.json"
+    return _read_mapping(d / "metrics.json", json.loads, json.JSONDecodeError, "JSON",
+                         "no such file (is the fit finished?)", "expected a JSON object")
+
+
+def _read_mapping(p: Path, parse: Any, syntax_error: type[Exception], fmt: str, missing: str,
+                  not_mapping: str) -> dict[str, Any]:
+    """Parse a YAML/JSON file that must hold a mapping; every failure is a DipError naming the file."""
     try:
-        m = json.loads(p.read_text())
+        data = parse(p.read_text())
     except FileNotFoundError:
-        raise DipError(p, "no such file (is the fit finished?)") from None
+        raise DipError(p, missing) from None
     except (OSError, UnicodeDecodeError) as e:
         raise DipError(p, f"unreadable ({e})") from None
-    except json.JSONDecodeError as e:
-        raise DipError(p, f"not valid JSON ({e})") from None
-    if not isinstance(m, dict):
-        raise DipError(p, "expected a JSON object")
-    return m
+    except syntax_error as e:
+        raise DipError(p, f"not valid {fmt} ({e})") from None
+    if not isinstance(data, dict):
+        raise DipError(p, not_mapping)
+    return data
 
 
 def check_profile(m: dict[str, Any], where: Path, profile: str) -> None:
