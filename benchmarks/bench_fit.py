@@ -49,6 +49,7 @@ class Mode:
     precision: str  # fp32 | tf32 | bf16: the FitRequest precision (bf16 = autocast)
     memory_format: str  # contiguous | channels_last
     compile: bool = False
+    graph: bool = False  # CUDA graph replay of forward + backward (dip fit --cuda-graph on)
 
     @property
     def dtype(self) -> str:
@@ -65,8 +66,13 @@ MODES = {m.name: m for m in (
     Mode("bf16-cl-compile", "bf16", "channels_last", compile=True),
     Mode("tf32", "tf32", "contiguous"),  # CUDA only
     Mode("tf32-cl", "tf32", "channels_last"),  # CUDA only
+    Mode("tf32-compile", "tf32", "contiguous", compile=True),  # CUDA only
+    Mode("fp32-graph", "fp32", "contiguous", graph=True),  # CUDA only, as are all -graph modes
+    Mode("tf32-graph", "tf32", "contiguous", graph=True),
+    Mode("tf32-cl-graph", "tf32", "channels_last", graph=True),
+    Mode("bf16-cl-graph", "bf16", "channels_last", graph=True),
 )}
-REFERENCE = "fp32"
+REFERENCE = "fp32"  # fp32, NCHW, eager (no CUDA graph): what the authors' code does
 
 
 def mode_of(spec: str) -> tuple[Mode, dict[str, str]]:
@@ -88,7 +94,8 @@ DEFAULT_MODES = {
     # torch.compile is left out on CPU: 70-150 s of compilation per size, then 0.83-0.89x of eager
     # (docs/performance.md).
     "cpu": ["fp32", "fp32-cl", "bf16", "bf16-cl"],
-    "cuda": ["fp32", "fp32-cl", "tf32", "tf32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
+    "cuda": ["fp32", "fp32-cl", "tf32", "tf32-cl", "bf16-cl", "fp32-graph", "tf32-graph", "tf32-cl-graph",
+             "bf16-cl-graph"],
 }
 
 
@@ -113,7 +120,8 @@ class Worker:
         params = resolve(self.preset, {**self.overrides, "eval_every": 10**9})  # no evaluation in timed iterations
         req = FitRequest(image=image, mask=mask, out=self.workdir / f"out-{self.mode.name}", preset=self.preset,
                          params=params, seed=0, device=self.device, threads=self.threads,
-                         precision=self.mode.precision, memory_format=self.mode.memory_format)
+                         precision=self.mode.precision, memory_format=self.mode.memory_format,
+                         cuda_graph="on" if self.mode.graph else "off")
         t0 = time.perf_counter()
         self.fit = Fit(req, progress=False)
         self.fit.setup()
@@ -379,8 +387,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         args.warmup = 1 if args.warmup is None else args.warmup
     args.sizes = sorted(args.sizes or [256, 512])
     args.modes = args.modes or DEFAULT_MODES[device.type]
-    if not gpu and any(mode_of(m)[0].precision == "tf32" for m in args.modes):
-        sys.exit("bench_fit: tf32 modes exist only on CUDA")
+    if not gpu and any(mode_of(m)[0].precision == "tf32" or mode_of(m)[0].graph for m in args.modes):
+        sys.exit("bench_fit: tf32 and -graph modes exist only on CUDA")
     if REFERENCE not in args.modes:
         args.modes.insert(0, REFERENCE)
     args.repeats = args.repeats or (30 if gpu else 3)

@@ -32,13 +32,16 @@ if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without ins
     sys.path.insert(0, str(SRC))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
-MODES = {  # name -> (precision, memory_format)
-    "fp32": ("fp32", "contiguous"),
-    "fp32-cl": ("fp32", "channels_last"),
-    "bf16": ("bf16", "contiguous"),
-    "bf16-cl": ("bf16", "channels_last"),
-    "tf32": ("tf32", "contiguous"),  # CUDA only
-    "tf32-cl": ("tf32", "channels_last"),  # CUDA only
+MODES = {  # name -> (precision, memory_format, cuda_graph); the reference is eager
+    "fp32": ("fp32", "contiguous", "off"),
+    "fp32-cl": ("fp32", "channels_last", "off"),
+    "bf16": ("bf16", "contiguous", "off"),
+    "bf16-cl": ("bf16", "channels_last", "off"),
+    "tf32": ("tf32", "contiguous", "off"),  # CUDA only, as are the -graph modes
+    "tf32-cl": ("tf32", "channels_last", "off"),
+    "fp32-graph": ("fp32", "contiguous", "on"),
+    "tf32-graph": ("tf32", "contiguous", "on"),
+    "bf16-cl-graph": ("bf16", "channels_last", "on"),
 }
 REFERENCE = "fp32"
 THRESHOLD_DB = 0.2
@@ -49,11 +52,11 @@ def one_fit(job: dict[str, Any]) -> dict[str, Any]:
     from dip.fit import FitRequest, run_fit
     from dip.presets import resolve
 
-    precision, memory_format = MODES[job["mode"]]
+    precision, memory_format, cuda_graph = MODES[job["mode"]]
     req = FitRequest(image=Path(job["image"]), mask=Path(job["mask"]), gt=Path(job["image"]),
                      out=Path(job["out"]), preset="table1", params=resolve("table1", job["overrides"]),
                      seed=job["seed"], device=job["device"], threads=job["threads"], precision=precision,
-                     memory_format=memory_format, crop=job["crop"], write_observed=False)
+                     memory_format=memory_format, cuda_graph=cuda_graph, crop=job["crop"], write_observed=False)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):  # the fit's progress lines
         m = run_fit(req, progress=False)
     return {**{k: job[k] for k in ("name", "seed", "mode")}, "psnr": m["psnr"], "ssim": m["ssim"],

@@ -212,3 +212,42 @@ def test_describe_prints_blocks_and_parameter_count():
     assert r.returncode == 0, r.stderr
     assert "parameters: 2,217,573" in r.stdout
     assert "d1" in r.stdout and "s5" in r.stdout and "u3" in r.stdout
+
+
+def test_guard_snapshot_is_a_copy_that_restores_exactly(tmp_path, img, mask):
+    # The guard's snapshot (Fit._state, tensor-wise clones) must not alias the live parameters or Adam state.
+    import torch
+
+    from dip.fit import Fit, FitRequest
+    from dip.presets import resolve
+
+    params = resolve("table1", {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "eval_every": 10**9})
+    f = Fit(FitRequest(image=img, mask=mask, out=tmp_path / "o", preset="table1", params=params, threads=1),
+            progress=False)
+    f.setup()
+    bar = type("Bar", (), {"update": lambda *a: None, "report": lambda *a: None})()
+    for it in range(1, 4):
+        f.iterate(it, 10**9, bar)
+    snap = f._state()
+    before = {k: v.clone() for k, v in f.net.state_dict().items()}
+    adam_before = {i: {k: v.clone() for k, v in s.items()} for i, s in f.opt.state_dict()["state"].items()}
+    for it in range(4, 7):
+        f.iterate(it, 10**9, bar)
+    assert any(not torch.equal(before[k], v) for k, v in f.net.state_dict().items())  # the fit moved on...
+    assert all(torch.equal(before[k], v) for k, v in snap["net"].items())  # ...the snapshot did not
+    assert all(torch.equal(adam_before[i][k], v) for i, s in snap["opt"]["state"].items() for k, v in s.items())
+    f.net.load_state_dict(snap["net"])
+    f.opt.load_state_dict(snap["opt"])
+    assert all(torch.equal(before[k], v) for k, v in f.net.state_dict().items())
+    f.pool.shutdown()
+
+
+def test_cuda_graph_option(tmp_path, img, mask):
+    # auto means "on CUDA only": a CPU fit records it off; asking for it on a CPU is a one-line error.
+    fit(img, mask, tmp_path / "a", "--device", "cpu")
+    assert metrics(tmp_path / "a")["cuda_graph"] is False
+    r = dip("fit", "--image", img, "--mask", mask, "--preset", "table1", "--out", tmp_path / "b", "--device", "cpu",
+            "--cuda-graph", "on", *TINY)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "dip: error: --cuda-graph: CUDA graphs need a CUDA device, this fit runs on cpu")
+    assert not (tmp_path / "b").exists()

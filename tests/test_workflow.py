@@ -49,7 +49,17 @@ def test_paper_profile_uses_the_authors_settings_and_requests_a_gpu():
     fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
     assert len(fits) == 12
     assert all("--set" not in f and "--crop" not in f and "--precision fp32" in f for f in fits)
+    assert all("--cuda-graph auto" in f for f in fits)  # on CUDA devices (same numbers, docs/performance.md)
     assert "gpu=1" in r.stdout.replace(" ", "")
+
+
+@pytest.mark.parametrize("value, flag", [(False, "off"), (True, "on"), ("auto", "auto")])
+def test_profile_cuda_graph_becomes_the_fit_flag(tmp_path, value, flag):
+    work = _config_copy(tmp_path, lambda c: c["profiles"]["paper"].update(cuda_graph=value))
+    r = snakemake("-n", "--forceall", "-p", "--config", "profile=paper", cwd=work)
+    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    assert r.returncode == 0 and len(fits) == 12, r.stderr
+    assert all(f"--cuda-graph {flag} " in f for f in fits)
 
 
 def _config_copy(tmp_path: Path, edit) -> Path:
@@ -74,6 +84,7 @@ def _config_copy(tmp_path: Path, edit) -> Path:
     (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(iterations=0), "must be a positive integer"),
     (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(lr=0), "must be a positive finite number"),
     (lambda c: c["profiles"]["ci"].update(seeds=[]), "should be non-empty"),
+    (lambda c: c["profiles"]["ci"].update(cuda_graph="yes"), "'yes' is not one of ['auto', True, False]"),
 ])
 def test_bad_config_fails_before_anything_runs(tmp_path, edit, message):
     work = _config_copy(tmp_path, edit)

@@ -58,6 +58,8 @@ def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> 
     r.add_argument("--threads", type=int, help="torch threads (default: SLURM_CPUS_PER_TASK or the CPU affinity)")
     r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"])
     r.add_argument("--memory-format", default="auto", choices=["auto", "channels_last", "contiguous"])
+    r.add_argument("--cuda-graph", default="auto", choices=["auto", "on", "off"],
+                   help="replay forward + backward as one CUDA graph (auto: on CUDA devices; same numbers)")
     r.add_argument("--deterministic", action="store_true",
                    help="CUDA: deterministic algorithms, no cudnn autotuning (CPU runs are deterministic anyway)")
     r.add_argument("--crop", type=int, help="fit an NxN crop (reduced-cost profiles); central unless --crop-at")
@@ -135,7 +137,8 @@ def _request(args: argparse.Namespace, **kw: Any):
         raise DipError("--crop-at", "needs --crop")
     params = resolve(args.preset, _overrides(args), args.presets)
     return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
-                      precision=args.precision, memory_format=args.memory_format, deterministic=args.deterministic,
+                      precision=args.precision, memory_format=args.memory_format, cuda_graph=args.cuda_graph,
+                      deterministic=args.deterministic,
                       crop=args.crop, crop_at=args.crop_at, checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
                       keep_checkpoint=args.keep_checkpoint, **kw)
 

@@ -97,10 +97,20 @@ def use_channels_last(mode: str, device: torch.device, precision: str) -> bool:
     return mode == "channels_last"
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast for the forward pass; a no-op for fp32/tf32."""
+def use_cuda_graph(mode: str, device: torch.device) -> bool:
+    """auto: replay each iteration's forward + backward as a CUDA graph on CUDA devices (same kernels, same
+    numbers, without Python's per-kernel launch cost; docs/performance.md); never elsewhere."""
+    if mode not in ("auto", "on", "off"):
+        raise DipError("--cuda-graph", f"must be auto, on or off, got {mode!r}")
+    if mode == "on" and device.type != "cuda":
+        raise DipError("--cuda-graph", f"CUDA graphs need a CUDA device, this fit runs on {device.type}")
+    return device.type == "cuda" and mode != "off"
+
+
+def autocast(device: torch.device, precision: str, cache: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast for the forward pass; a no-op for fp32/tf32. ``cache=False`` inside CUDA graph capture."""
     if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 

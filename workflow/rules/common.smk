@@ -96,6 +96,12 @@ def fit_inputs(wc):
     return {"image": raw(t["dataset"], wc.image), "mask": mask}
 
 
+def cuda_graph_flag():
+    """The profile's cuda_graph (auto, true or false in YAML) as the value of dip fit --cuda-graph."""
+    value = PROF.get("cuda_graph", "auto")
+    return value if value == "auto" else ("on" if value else "off")
+
+
 def fit_resources():
     r = PROF["resources"]
     res = {"mem_mb": r["mem_mb"], "runtime": r["runtime_min"]}

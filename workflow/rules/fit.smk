@@ -34,6 +34,7 @@ rule fit:
         overrides=lambda wc: override_flags(wc.task),
         crop=lambda wc: crop_flags(wc.task),
         precision=PROF["precision"],
+        cuda_graph=cuda_graph_flag(),
         device=PROF["device"],
         checkpoint_every=PROF["checkpoint_every"],
         profile=PROFILE,
@@ -51,5 +52,5 @@ rule fit:
         "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
         " && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
         " {params.crop} --seed {wildcards.seed} --device {params.device} --precision {params.precision}"
-        " --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} --no-progress"
+        " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} --no-progress"
         " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"
