@@ -35,10 +35,7 @@ from typing import Any
 import torch
 
 PROTO = "@@"  # prefix of the worker's protocol lines on stdout (anything else printed there is ignored)
-SRC = Path(__file__).resolve().parents[1] / "src"
-if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
-    sys.path.insert(0, str(SRC))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+import common  # noqa: E402,F401  (puts the checkout's src/ on the path)
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,14 @@ import argparse
 import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
-if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
-    sys.path.insert(0, str(SRC))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+from common import project_config, table1_image  # noqa: E402  (also puts src/ on the path)
 
 
 def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
@@ -96,11 +90,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--threads", type=int, help="default: the profile's")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    data = args.data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
-    image = data / "table1" / f"{args.image}.png"
-    if not image.exists():
-        sys.exit(f"eval_cost: {image} not found (give --data)")
+    config = project_config()
+    image = table1_image(args.image, args.data, "eval_cost")
     with tempfile.TemporaryDirectory(prefix="eval_cost-") as tmp:
         rows = [measure(p, config["profiles"][p], image, args.device, args.threads, args.repeats, Path(tmp))
                 for p in args.profiles]

@@ -24,13 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
-if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
-    sys.path.insert(0, str(SRC))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+from common import project_config, table1_image  # noqa: E402  (also puts src/ on the path)
 
 MODES = {  # name -> (precision, memory_format, cuda_graph); the reference is eager
     "fp32": ("fp32", "contiguous", "off"),
@@ -109,18 +104,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--json", type=Path, help="also write every fit's numbers here")
     args = ap.parse_args(argv)
 
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = project_config()
     prof = config["profiles"][args.profile]
-    data = args.data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
     drop = config["tasks"]["table1"]["drop"]
     overrides = {**prof["overrides"].get("table1", {}),
                  **{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}}
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         jobs = []
         for name in args.images:
-            image = data / "table1" / f"{name}.png"
-            if not image.exists():
-                sys.exit(f"parity: {image} not found (give --data)")
+            image = table1_image(name, args.data, "parity")
             for seed in args.seeds:
                 mask = make_mask(image, seed, drop, Path(tmp) / f"{name}_seed{seed}.png")
                 for mode in [REFERENCE, *args.modes]:

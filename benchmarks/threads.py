@@ -24,13 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
-if SRC.is_dir() and str(SRC) not in sys.path:  # run from a checkout without installing (GPU machines)
-    sys.path.insert(0, str(SRC))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+from common import project_config, table1_image  # noqa: E402  (also puts src/ on the path)
 
 
 def fit_cmd(image: Path, mask: Path, out: Path, prof: dict[str, Any], seed: int, threads: int,
@@ -103,11 +98,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                                                    "bound the run time")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    data = args.data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
-    image = data / "table1" / f"{args.image}.png"
-    if not image.exists():
-        sys.exit(f"threads: {image} not found (give --data)")
+    config = project_config()
+    image = table1_image(args.image, args.data, "threads")
     out = []
     with tempfile.TemporaryDirectory(prefix="threads-") as tmp:
         for name in args.profiles:

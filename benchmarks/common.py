@@ -1,0 +1,34 @@
+"""What the benchmark scripts share: running from a checkout, the project's config and the data mirror.
+
+Importing this module puts the checkout's ``src/`` first on the path (and on PYTHONPATH, for the worker
+processes the scripts start), so the scripts also run where the project is not installed (GPU machines).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+if SRC.is_dir() and str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
+
+def project_config() -> dict[str, Any]:
+    """config/config.yaml: the profiles' crops, overrides, precision and threads."""
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def table1_image(name: str, data: Path | None, tool: str) -> Path:
+    """A Table 1 image from ``data``, else $DIP_DATA_MIRROR, else ../shared/data; exits with one line if absent."""
+    data = data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
+    image = data / "table1" / f"{name}.png"
+    if not image.exists():
+        sys.exit(f"{tool}: {image} not found (give --data)")
+    return image
