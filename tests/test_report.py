@@ -301,3 +301,25 @@ def test_figure7_errors_name_the_file(tmp_path):
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(fit / "observed.png")
     with pytest.raises(report.DipError, match=r"observed\.png: is 16x16 gray but the \(cropped\) original"):
         figure.load_row(fit, big, "quick", None)
+
+
+def test_staged_files_remove_temporaries_of_killed_writers(tmp_path):
+    # A SIGKILLed `dip report` leaves .<name>.<pid>.<random>.tmp behind; the next writer deletes those whose
+    # PID is gone and leaves a running writer's alone.
+    import os
+    import subprocess
+    import sys
+
+    from dip.report import StagedFiles
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".metrics.csv.{dead}.abc123.tmp"
+    live = tmp_path / f".metrics.csv.{os.getppid()}.def456.tmp"
+    stale.write_text("half")
+    live.write_text("busy")
+    with StagedFiles() as st:
+        st.path(tmp_path / "metrics.csv").write_text("a,b\n")
+    assert (tmp_path / "metrics.csv").read_text() == "a,b\n"
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["metrics.csv", live.name])

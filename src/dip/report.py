@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from dip.errors import DipError
+from dip.io import remove_stale_temps, temp_prefix
 
 TABLE1_TASK = "table1"
 FIG7_TASK = "fig7_text"
@@ -330,7 +331,8 @@ class StagedFiles:
         """A fresh temporary path in ``final``'s directory (created if needed)."""
         final = Path(final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        remove_stale_temps(final, ".tmp")  # left by a `dip report` that was killed
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=".tmp", dir=final.parent)
         os.close(fd)
         self.pending.append((Path(name), final))
         return Path(name)
