@@ -47,6 +47,7 @@ class Mode:
     memory_format: str  # contiguous | channels_last
     compile: bool = False
     graph: bool = False  # CUDA graph replay of forward + backward (dip fit --cuda-graph on)
+    env: tuple[tuple[str, str], ...] = ()  # environment of the mode's worker
 
     @property
     def dtype(self) -> str:
@@ -56,6 +57,9 @@ class Mode:
 
 MODES = {m.name: m for m in (
     Mode("fp32", "fp32", "contiguous"),  # the reference: fp32, NCHW, eager
+    # The same with glibc's allocator left as it is (runtime.keep_freed_memory off): fp32 NCHW eager as PyTorch
+    # runs it out of the box, i.e. the issue's "straightforward implementation" on a CPU.
+    Mode("fp32-stock", "fp32", "contiguous", env=(("DIP_MALLOC_TUNE", "0"),)),
     Mode("fp32-cl", "fp32", "channels_last"),
     Mode("bf16", "bf16", "contiguous"),
     Mode("bf16-cl", "bf16", "channels_last"),
@@ -70,6 +74,7 @@ MODES = {m.name: m for m in (
     Mode("bf16-cl-graph", "bf16", "channels_last", graph=True),
 )}
 REFERENCE = "fp32"  # fp32, NCHW, eager (no CUDA graph): what the authors' code does
+STOCK = "fp32-stock"  # when benchmarked, a second speed-up column is against it
 
 
 def mode_of(spec: str) -> tuple[Mode, dict[str, str]]:
@@ -78,7 +83,7 @@ def mode_of(spec: str) -> tuple[Mode, dict[str, str]]:
     name, *env = spec.split("@")
     if name not in MODES or not all("=" in e for e in env):
         raise argparse.ArgumentTypeError(f"unknown mode {spec!r} (known: {', '.join(MODES)}; add @VAR=VALUE)")
-    return MODES[name], dict(e.split("=", 1) for e in env)
+    return MODES[name], {**dict(MODES[name].env), **dict(e.split("=", 1) for e in env)}
 
 
 def check_mode(spec: str) -> str:
@@ -90,7 +95,7 @@ def check_mode(spec: str) -> str:
 DEFAULT_MODES = {
     # torch.compile is left out on CPU: 70-150 s of compilation per size, then 0.83-0.89x of eager
     # (docs/performance.md).
-    "cpu": ["fp32", "fp32-cl", "bf16", "bf16-cl"],
+    "cpu": ["fp32-stock", "fp32", "fp32-cl", "bf16", "bf16-cl"],
     "cuda": ["fp32", "fp32-cl", "tf32", "tf32-cl", "bf16-cl", "fp32-graph", "tf32-graph", "tf32-cl-graph",
              "bf16-cl-graph"],
 }
@@ -306,6 +311,7 @@ def summarize(size: int, modes: list[str], times: dict[str, list[float]], info: 
     """One table row per mode at one size."""
     flops = count_flops(args.preset, args.overrides, size)
     ref = statistics.median(times[REFERENCE]) if REFERENCE in times else float("nan")
+    stock = statistics.median(times[STOCK]) if STOCK in times else None
     rows = []
     for m in modes:
         med = statistics.median(times[m])
@@ -314,6 +320,7 @@ def summarize(size: int, modes: list[str], times: dict[str, list[float]], info: 
             "size": size, "mode": m, "s_per_iter": med, "min_s": min(times[m]), "times_s": times[m],
             "flops": flops, "flop_rate": rate, "peak_dtype": mode_of(m)[0].dtype,
             "peak_fraction": rate / gemm.flops_per_s(mode_of(m)[0].dtype), "speedup": ref / med,
+            "speedup_stock": None if stock is None else stock / med,
             "setup_s": info[m]["setup_s"], **mem[m],
         })
     return rows
@@ -335,14 +342,15 @@ def print_table(rows: list[dict[str, Any]], gemm: GemmPeak, device: torch.device
           f"{meta['preset']}{' ' + json.dumps(meta['overrides']) if meta['overrides'] else ''}")
     print("GEMM peak (best, " + f"{gemm.n}x{gemm.n} torch.mm): "
           + ", ".join(f"{d} {gemm.flops_per_s(d) / scale:.3g} {unit}" for d in gemm.times))
+    has_stock = any(r["speedup_stock"] is not None for r in rows)
     print(f"\n| size | mode | s/iter (median) | s/iter (min) | {unit} | % of same-dtype GEMM peak | {mem_col} | "
-          f"speed-up vs {REFERENCE} |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"speed-up vs {REFERENCE} |" + (f" speed-up vs {STOCK} |" if has_stock else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if has_stock else ""))
     for r in rows:
         mem = r.get("cuda_max_mb", r["maxrss_mb"])
         print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['min_s']:.4g} | "
               f"{r['flop_rate'] / scale:.3g} | {100 * r['peak_fraction']:.0f}% ({r['peak_dtype']}) | {mem:.0f} | "
-              f"{r['speedup']:.2f}x |")
+              f"{r['speedup']:.2f}x |" + (f" {r['speedup_stock']:.2f}x |" if has_stock else ""))
     print(f"\nFLOPs per iteration (forward + backward, FlopCounterMode): "
           + ", ".join(f"{s}: {f / 1e9:.1f} G" for s, f in sorted({r['size']: r['flops'] for r in rows}.items())))
 
