@@ -5,6 +5,7 @@ the MSE over known pixels. Every ``eval_every`` iterations it measures the maske
 a ground truth when there is one) of the current estimate, net(z) without the perturbation (the authors
 measure the perturbed training output; see the README's deviations), and applies their backtracking guard: a masked-PSNR drop of more than ``backtrack_db`` or a non-finite loss restores the
 last good parameters and optimizer state. Checkpoints hold everything needed to resume bit for bit.
+On CUDA, forward + backward of an iteration are replayed as one captured CUDA graph (:meth:`Fit.graph_step`).
 """
 
 from __future__ import annotations
@@ -425,8 +426,8 @@ class Fit:
             "eval_fraction": eval_s / loop_s if loop_s > 0 else 0.0, "wall_seconds": total_s,
             "backtracks": self.backtracks, "seed": self.req.seed, "device": self.device.type,
             "device_name": runtime.device_name(self.device), "precision": self.req.precision,
-            "channels_last": self.channels_last, "cuda_graph": self.cuda_graph, "threads": self.threads, "torch": torch.__version__,
-            "dip_version": dip.__version__, "preset": self.req.preset, "params": self.p,
+            "channels_last": self.channels_last, "cuda_graph": self.cuda_graph, "threads": self.threads,
+            "torch": torch.__version__, "dip_version": dip.__version__, "preset": self.req.preset, "params": self.p,
             "height": self.h, "width": self.w, "channels": self.c, "crop": self.inputs.crop,
             "inputs": self.inputs.hashes, "tags": self.req.tags, "resumed_from": self.resumed_from,
         })
