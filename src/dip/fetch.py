@@ -26,8 +26,7 @@ import yaml
 from PIL import Image
 
 from dip.errors import DipError
-from dip.io import sha256_file
-from dip.io import remove_stale_temps, temp_prefix
+from dip.io import remove_stale_temps, sha256_file, temp_prefix
 
 MIRROR_ENV = "DIP_DATA_MIRROR"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

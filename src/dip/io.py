@@ -135,6 +135,23 @@ def remove_stale_temps(path: str | os.PathLike, suffix: str) -> list[Path]:
     return removed
 
 
+def new_temp(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A new empty file ``.<name>.<pid>.<random><suffix>`` beside ``path`` (its folder created if needed), with
+    an ordinary file's permissions, for writing before an atomic :func:`os.replace` onto ``path``.
+
+    Temporaries of ``path`` left by killed writers are removed first (:func:`remove_stale_temps`).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target, suffix)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
+    return Path(name)
+
+
 class atomic_path:
     """Context manager yielding a temporary path beside ``path``; moved into place only on success.
 
@@ -148,16 +165,9 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temps(self.path, ".tmp")
-            fd, name = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=self.path.parent)
+            self.tmp = new_temp(self.path)
         except OSError as e:
             raise OSError(e.errno, e.strerror, str(self.path)) from None
-        os.close(fd)
-        self.tmp = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:

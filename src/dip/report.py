@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pandas as pd
 import yaml
 
 from dip.errors import DipError
-from dip.io import remove_stale_temps, temp_prefix
+from dip.io import new_temp
 
 TABLE1_TASK = "table1"
 FIG7_TASK = "fig7_text"
@@ -329,23 +328,16 @@ class StagedFiles:
 
     def path(self, final: str | os.PathLike) -> Path:
         """A fresh temporary path in ``final``'s directory (created if needed)."""
-        final = Path(final)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(final, ".tmp")  # left by a `dip report` that was killed
-        fd, name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=".tmp", dir=final.parent)
-        os.close(fd)
-        self.pending.append((Path(name), final))
-        return Path(name)
+        tmp = new_temp(final)  # also removes the temporaries of a `dip report` that was killed
+        self.pending.append((tmp, Path(final)))
+        return tmp
 
     def __enter__(self) -> StagedFiles:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            umask = os.umask(0)
-            os.umask(umask)
             for tmp, final in self.pending:
-                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
                 os.replace(tmp, final)
         else:
             for tmp, _ in self.pending:
