@@ -6,6 +6,7 @@ processes the scripts start), so the scripts also run where the project is not i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -32,3 +33,16 @@ def table1_image(name: str, data: Path | None, tool: str) -> Path:
     if not image.exists():
         sys.exit(f"{tool}: {image} not found (give --data)")
     return image
+
+
+def make_mask(image: Path, seed: int, drop: float, out: Path, tool: str) -> Path:
+    """The pipeline's mask, ``dip mask --bernoulli DROP --seed SEED --like IMAGE -o OUT`` (kept if ``out``
+    exists); its report line goes to stderr, and a failure exits with one line."""
+    from dip.cli import main as dip
+
+    if not out.exists():
+        with contextlib.redirect_stdout(sys.stderr):
+            rc = dip(["mask", "--bernoulli", str(drop), "--seed", str(seed), "--like", str(image), "-o", str(out)])
+        if rc != 0:
+            sys.exit(f"{tool}: dip mask failed for {image}")
+    return out

@@ -14,8 +14,6 @@ alone and shown as a second share (an upper bound: on an idle core they cost the
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import statistics
 import tempfile
 import time
@@ -24,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-from common import project_config, table1_image  # noqa: E402  (also puts src/ on the path)
+from common import make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
 
 
 def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
@@ -40,14 +38,11 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
             tmp: Path) -> dict[str, Any]:
     """Time iterations and evaluations of one profile's fit, interleaved; medians and the shares."""
     from dip import runtime
-    from dip.cli import main as dip
     from dip.fit import Fit, FitRequest
     from dip.metrics import psnr, psnr_known, ssim
     from dip.presets import resolve
 
-    mask = tmp / f"mask-{profile}.png"
-    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-        dip(["mask", "--bernoulli", "0.5", "--seed", "0", "--like", str(image), "-o", str(mask)])
+    mask = make_mask(image, 0, 0.5, tmp / f"mask-{profile}.png", "eval_cost")
     params = resolve("table1", prof["overrides"].get("table1", {}))
     req = FitRequest(image=image, mask=mask, gt=image, out=tmp / f"out-{profile}", preset="table1",
                      params=params, device=device, threads=threads or prof["threads"], precision=prof["precision"],
@@ -60,7 +55,7 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
     k = params["eval_every"]
     fit.iterate(1, big, bar)  # warm-up; iterations numbered 1 mod eval_every never evaluate inside
     with torch.no_grad():
-        loss = ((fit.forward(fit.z) - fit.obs) * fit.mask).pow(2).sum() / fit.norm
+        loss = fit.loss(fit.z)
     fit.evaluate(0, loss)
     fit.collect(wait=True)
     gt, out_np = fit.inputs.gt, fit.output()

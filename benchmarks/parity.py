@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 
-from common import project_config, table1_image  # noqa: E402  (also puts src/ on the path)
+from common import make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
 
 MODES = {  # name -> (precision, memory_format, cuda_graph); the reference is eager
     "fp32": ("fp32", "contiguous", "off"),
@@ -57,18 +57,6 @@ def one_fit(job: dict[str, Any]) -> dict[str, Any]:
     return {**{k: job[k] for k in ("name", "seed", "mode")}, "psnr": m["psnr"], "ssim": m["ssim"],
             "seconds_per_iter": m["seconds_per_iter"], "eval_fraction": m["eval_fraction"],
             "backtracks": m["backtracks"]}
-
-
-def make_mask(image: Path, seed: int, drop: float, out: Path) -> Path:
-    """The pipeline's mask: ``dip mask --bernoulli DROP --seed SEED --like IMAGE``."""
-    from dip.cli import main as dip
-
-    if not out.exists():
-        with contextlib.redirect_stdout(sys.stderr):
-            rc = dip(["mask", "--bernoulli", str(drop), "--seed", str(seed), "--like", str(image), "-o", str(out)])
-        if rc != 0:
-            sys.exit(f"parity: dip mask failed for {image}")
-    return out
 
 
 def summarize(results: list[dict[str, Any]], modes: list[str]) -> dict[str, Any]:
@@ -114,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in args.images:
             image = table1_image(name, args.data, "parity")
             for seed in args.seeds:
-                mask = make_mask(image, seed, drop, Path(tmp) / f"{name}_seed{seed}.png")
+                mask = make_mask(image, seed, drop, Path(tmp) / f"{name}_seed{seed}.png", "parity")
                 for mode in [REFERENCE, *args.modes]:
                     jobs.append({"name": name, "seed": seed, "mode": mode, "image": str(image), "mask": str(mask),
                                  "out": f"{tmp}/{name}/seed{seed}/{mode}", "crop": prof["crop"],

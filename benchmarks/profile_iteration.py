@@ -1,67 +1,50 @@
 """Where does one training iteration spend its time?  torch.profiler over a few iterations of the real fit step.
 
-    python benchmarks/profile_iteration.py --device cuda --size 512 --precision fp32 --memory-format channels_last
+    .venv/bin/python benchmarks/profile_iteration.py --size 512 --precision bf16
+    python benchmarks/profile_iteration.py --device cuda --size 512 --precision fp32 --memory-format contiguous
+
+The step is :meth:`dip.fit.Fit.iterate` on a real :class:`dip.fit.Fit` (bench_fit's worker: a synthetic 50%-masked
+grayscale image, no evaluation inside the profiled iterations), run eagerly (no CUDA graph) so that the profile
+shows every kernel with its launch.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
-import torch
 from torch.profiler import ProfilerActivity, profile
 
-from dip.model import SkipConfig, SkipNet
-from dip.presets import resolve
-from dip.runtime import autocast, configure, pick_device, synchronize
+from bench_fit import Mode, Worker  # also puts the checkout's src/ on the path
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="table1")
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--threads", type=int, help="torch threads (default: the CPU affinity)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"])
     ap.add_argument("--memory-format", default="channels_last", choices=["channels_last", "contiguous"])
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--rows", type=int, default=25)
     a = ap.parse_args()
-    dev = pick_device(a.device)
-    configure(dev, None, a.precision, False)
-    p = resolve(a.preset)
-    net = SkipNet(SkipConfig(p["input_depth"], a.channels, p["n_down"], p["n_up"], p["n_skip"], p["k_down"],
-                             p["k_up"], p["k_skip"], p["upsample"])).to(dev)
-    z = torch.rand(1, p["input_depth"], a.size, a.size, device=dev) * 0.1
-    target = torch.rand(1, a.channels, a.size, a.size, device=dev)
-    mask = (torch.rand(1, 1, a.size, a.size, device=dev) > 0.5).float()
-    if a.memory_format == "channels_last":
-        net, z = net.to(memory_format=torch.channels_last), z.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    from dip import runtime
 
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with autocast(dev, a.precision):
-            out = net(z + torch.randn_like(z) * 0.03)
-        loss = ((out.float() - target) * mask).pow(2).sum() / target.numel()
-        loss.backward()
-        opt.step()
-
-    for _ in range(5):
-        step()
-    synchronize(dev)
-    t0 = time.perf_counter()
-    for _ in range(a.iters):
-        step()
-    synchronize(dev)
-    print(f"{a.preset} {a.size}x{a.size} {dev.type} {a.precision} {a.memory_format}: "
-          f"{(time.perf_counter() - t0) / a.iters * 1000:.2f} ms/iteration")
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
-    with profile(activities=acts) as prof:
-        for _ in range(3):
-            step()
-        synchronize(dev)
-    key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    device = runtime.pick_device(a.device)
+    mode = Mode("profile", a.precision, a.memory_format)
+    with tempfile.TemporaryDirectory(prefix="profile_iteration-") as tmp:
+        w = Worker(mode, device.type, a.threads or runtime.default_threads(), a.preset, {}, Path(tmp))
+        w.setup(a.size, warmup=5)
+        t = sum(w.step()["s"] for _ in range(a.iters)) / a.iters
+        print(f"{a.preset} {a.size}x{a.size} {device.type} {a.precision} {a.memory_format}: {t * 1000:.2f} ms/iteration")
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            for _ in range(3):
+                w.step()
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=key, row_limit=a.rows, max_name_column_width=60))
 
 

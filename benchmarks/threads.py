@@ -13,7 +13,6 @@ fits one after the other with --threads 2. Throughput = 2 fits / wall seconds; t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 
-from common import project_config, table1_image  # noqa: E402  (also puts src/ on the path)
+from common import make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
 
 
 def fit_cmd(image: Path, mask: Path, out: Path, prof: dict[str, Any], seed: int, threads: int,
@@ -62,12 +61,7 @@ def run_batch(cmds: list[list[str]], concurrent: bool) -> tuple[float, list[dict
 def bench_profile(name: str, prof: dict[str, Any], image: Path, rounds: int, iterations: int | None,
                   tmp: Path) -> dict[str, Any]:
     """Interleaved rounds of 2x1 and 1x2 for one profile; medians and the throughput ratios."""
-    from dip.cli import main as dip
-
-    mask = tmp / f"mask-{name}.png"
-    with contextlib.redirect_stdout(sys.stderr):
-        if dip(["mask", "--bernoulli", "0.5", "--seed", "0", "--like", str(image), "-o", str(mask)]) != 0:
-            sys.exit("threads: dip mask failed")
+    mask = make_mask(image, 0, 0.5, tmp / f"mask-{name}.png", "threads")
     configs = {"2x1": (1, True), "1x2": (2, False)}
     res: dict[str, dict[str, list[float]]] = {k: {"fits_per_s": [], "its_per_s": []} for k in configs}
     for r in range(rounds):
