@@ -37,6 +37,13 @@ def make_mask(path: Path, size: tuple[int, int] = (32, 32), drop: float = 0.5, s
     return path
 
 
+def dead_pid() -> int:
+    """The id of a process that has exited (for temporaries "left by a killed writer")."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
 def dip(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
     """Run the real `dip` command in a subprocess (as a user would)."""
     cmd = [sys.executable, "-m", "dip.cli", *map(str, args)]

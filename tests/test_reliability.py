@@ -24,7 +24,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import MIRROR, ROOT, TINY, dip, make_image, make_mask
+from conftest import MIRROR, ROOT, TINY, dead_pid, dip, make_image, make_mask
 from dip import fetch
 from dip.cli import main
 from test_fetch import serve, synthetic, write_manifest  # noqa: F401  (fixtures)
@@ -265,12 +265,6 @@ def test_disk_full_while_fetching_names_the_destination_not_the_mirror(tmp_path,
 
 
 # --------------------------------------------------------------------------------------------- half-written files
-
-def dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
 
 def test_temporary_file_of_a_killed_writer_is_removed_by_the_next_writer(tmp_path, capsys):
     make_image(tmp_path / "img.png")

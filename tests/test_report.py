@@ -307,14 +307,11 @@ def test_staged_files_remove_temporaries_of_killed_writers(tmp_path):
     # A SIGKILLed `dip report` leaves .<name>.<pid>.<random>.tmp behind; the next writer deletes those whose
     # PID is gone and leaves a running writer's alone.
     import os
-    import subprocess
-    import sys
 
+    from conftest import dead_pid
     from dip.report import StagedFiles
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
-    stale = tmp_path / f".metrics.csv.{dead}.abc123.tmp"
+    stale = tmp_path / f".metrics.csv.{dead_pid()}.abc123.tmp"
     live = tmp_path / f".metrics.csv.{os.getppid()}.def456.tmp"
     stale.write_text("half")
     live.write_text("busy")
