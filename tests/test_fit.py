@@ -43,9 +43,11 @@ def test_fit_writes_every_output(tmp_path, img, mask):
     assert 5 < m["psnr"] < 60 and 0 < m["ssim"] <= 1
     curve = (out / "curve.csv").read_text().splitlines()
     assert curve[0] == "iteration,loss,psnr_masked,psnr,ssim"
-    assert [int(line.split(",")[0]) for line in curve[1:]] == [0, 10, 20, 29]
+    # every eval_every-th iteration, the last one, and the final iterate after the last step (iteration 30)
+    assert [int(line.split(",")[0]) for line in curve[1:]] == [0, 10, 20, 29, 30]
     psnrs = [float(line.split(",")[3]) for line in curve[1:]]
-    assert m["psnr_best"] == max(psnrs) and m["psnr_best_iter"] == [0, 10, 20, 29][int(np.argmax(psnrs))]
+    assert m["psnr_best"] == max(psnrs) and m["psnr_best_iter"] == [0, 10, 20, 29, 30][int(np.argmax(psnrs))]
+    assert m["output_iteration"] == 30
     out_img = np.asarray(Image.open(out / "output.png"))
     assert out_img.shape == (32, 32) and out_img.dtype == np.uint8
     # the psnr claim is the saved 8-bit output against the ground truth: anyone can recompute it
@@ -169,15 +171,116 @@ def test_checkpoint_from_other_arguments_is_not_mixed_in(tmp_path, img, mask):
     assert (other / "output.png").read_bytes() == (fresh / "output.png").read_bytes()
 
 
-def test_backtracking_restores_after_nan_and_counts_it(tmp_path, img, mask):
-    # An absurd learning rate makes the loss blow up; the guard restores the last good state and goes on.
-    out = tmp_path / "out"
-    r = dip("fit", "--image", img, "--mask", mask, "--preset", "table1", "--out", out, "--iterations", "60",
-            "--threads", "1", *TINY[:6], "--eval-every", "2", "--lr", "1e6", "--set", "max_backtracks=1000")
-    assert r.returncode == 0, r.stderr
-    m = metrics(out)
-    assert m["backtracks"] > 0 and "restoring the last good state" in r.stderr
-    assert np.isfinite(m["psnr"])
+def _tiny_fit(img: Path, mask: Path, out: Path, **params):
+    """A real :class:`dip.fit.Fit` of the tiny network (no subprocess), for tests that inject failures."""
+    from dip.fit import Fit, FitRequest
+    from dip.presets import resolve
+
+    tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 12, "eval_every": 2,
+            "lr": 0.01, **params}
+    return Fit(FitRequest(image=img, mask=mask, gt=img, out=out, preset="table1", params=resolve("table1", tiny),
+                          threads=1), progress=False)
+
+
+def _equal_states(a: dict, b: dict) -> bool:
+    """Parameters, buffers and Adam state of two snapshots are bit-for-bit equal."""
+    import torch
+
+    nets = a["net"].keys() == b["net"].keys() and all(torch.equal(a["net"][k], b["net"][k]) for k in a["net"])
+    sa, sb = a["opt"]["state"], b["opt"]["state"]
+    opts = sa.keys() == sb.keys() and all(
+        (torch.equal(v, sb[i][k]) if torch.is_tensor(v) else v == sb[i][k]) for i in sa for k, v in sa[i].items())
+    return nets and opts
+
+
+def test_backtracking_restores_the_last_good_state_exactly(tmp_path, img, mask):
+    # A non-finite loss injected at iteration 6 (an evaluation): the guard must put back the snapshot taken at
+    # iteration 4 (parameters and Adam state, bit for bit), skip that Adam step, count one backtrack, and go on.
+    from dip.guard import snapshot
+
+    f = _tiny_fit(img, mask, tmp_path / "out")
+    real = f.step.gradients
+    seen: dict = {}
+
+    def gradients():
+        loss = real()
+        it = len(seen.setdefault("its", []))
+        seen["its"].append(it)
+        if it == 6:
+            seen["good"] = snapshot(f.net, f.optimizer) if f.guard.good is None else f.guard.good
+            seen["good_iteration"] = f.guard.good_iteration
+            return loss * float("nan")
+        return loss
+
+    f.step.gradients = gradients
+    real_iterate = f.iterate
+
+    def iterate(it):
+        real_iterate(it)
+        if it == 6:
+            seen["after"] = snapshot(f.net, f.optimizer)
+
+    f.iterate = iterate
+    m = f.run()
+    assert seen["good_iteration"] == 4
+    assert _equal_states(seen["after"], seen["good"])  # restored exactly, and no Adam step on top of it
+    assert m["backtracks"] == 1
+    rows = [r["iteration"] for r in f.curve.rows]
+    assert 6 not in rows and rows == [0, 2, 4, 8, 10, 11, 12]
+    good_psnr = {r["iteration"]: r["psnr"] for r in f.curve.rows}[4]
+    assert m["psnr"] >= good_psnr - 0.05  # 8-bit rounding of the written file only
+
+
+def test_guard_checks_the_final_iterate_and_writes_the_last_good_state(tmp_path, img, mask):
+    # The step after the last evaluation used to go unchecked: a fit could write a diverged iterate. Garbage
+    # injected into the parameters by the very last Adam step must be refused and the last good state written.
+    import torch
+
+    from dip.io import to_uint8
+
+    f = _tiny_fit(img, mask, tmp_path / "out")
+    real = f.step.update
+    count = [0]
+
+    def update():
+        real()
+        count[0] += 1
+        if count[0] == f.total:  # the last step
+            with torch.no_grad():
+                for p in f.net.parameters():
+                    p.fill_(1e6)
+
+    f.step.update = update
+    m = f.run()
+    assert m["backtracks"] == 1 and m["output_iteration"] == f.total - 1 == 11
+    assert f.curve.rows[-1]["iteration"] == 11  # the refused final iterate is not in the curve
+    written = np.asarray(Image.open(tmp_path / "out" / "output.png"))
+    assert np.array_equal(written, to_uint8(f.estimate()))  # the restored state's estimate is what was written
+    last_good = f.curve.rows[-1]["psnr"]
+    assert m["psnr"] >= last_good - 0.05 and m["psnr"] > 15
+
+
+def test_a_final_iterate_that_cannot_be_recovered_writes_nothing(tmp_path, img, mask):
+    import torch
+
+    from dip.errors import DivergedError
+
+    f = _tiny_fit(img, mask, tmp_path / "out", max_backtracks=1)
+    real, count = f.step.update, [0]
+
+    def update():
+        real()
+        count[0] += 1
+        if count[0] >= f.total - 2:  # iterations 10 and 11 diverge: one restore is allowed, the final check is the 2nd
+            with torch.no_grad():
+                for p in f.net.parameters():
+                    p.fill_(float("nan"))
+
+    f.step.update = update
+    with pytest.raises(DivergedError, match="could not recover"):
+        f.run()
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.*"))
 
 
 def test_unrecoverable_divergence_stops_with_a_clear_error(tmp_path, img, mask):
@@ -215,31 +318,25 @@ def test_describe_prints_blocks_and_parameter_count():
 
 
 def test_guard_snapshot_is_a_copy_that_restores_exactly(tmp_path, img, mask):
-    # The guard's snapshot (Fit._state, tensor-wise clones) must not alias the live parameters or Adam state.
+    # The guard's snapshot (guard.snapshot, tensor-wise clones) must not alias the live parameters or Adam state.
     import torch
 
-    from dip.fit import Fit, FitRequest
-    from dip.presets import resolve
+    from dip.guard import restore, snapshot
 
-    params = resolve("table1", {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "eval_every": 10**9})
-    f = Fit(FitRequest(image=img, mask=mask, out=tmp_path / "o", preset="table1", params=params, threads=1),
-            progress=False)
-    f.setup()
-    bar = type("Bar", (), {"update": lambda *a: None, "report": lambda *a: None})()
+    f = _tiny_fit(img, mask, tmp_path / "o", iterations=10**9, eval_every=10**9)
     for it in range(1, 4):
-        f.iterate(it, 10**9, bar)
-    snap = f._state()
+        f.iterate(it)
+    snap = snapshot(f.net, f.optimizer)
     before = {k: v.clone() for k, v in f.net.state_dict().items()}
-    adam_before = {i: {k: v.clone() for k, v in s.items()} for i, s in f.opt.state_dict()["state"].items()}
+    adam_before = {i: {k: v.clone() for k, v in s.items()} for i, s in f.optimizer.state_dict()["state"].items()}
     for it in range(4, 7):
-        f.iterate(it, 10**9, bar)
+        f.iterate(it)
     assert any(not torch.equal(before[k], v) for k, v in f.net.state_dict().items())  # the fit moved on...
     assert all(torch.equal(before[k], v) for k, v in snap["net"].items())  # ...the snapshot did not
     assert all(torch.equal(adam_before[i][k], v) for i, s in snap["opt"]["state"].items() for k, v in s.items())
-    f.net.load_state_dict(snap["net"])
-    f.opt.load_state_dict(snap["opt"])
+    restore(f.net, f.optimizer, snap)
     assert all(torch.equal(before[k], v) for k, v in f.net.state_dict().items())
-    f.pool.shutdown()
+    f.close()
 
 
 def test_cuda_graph_option(tmp_path, img, mask):

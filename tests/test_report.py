@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from dip import cli, figure, report
+from dip import cli, figure7 as figure, report
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"

@@ -13,13 +13,13 @@ from typing import Any, Callable
 
 import yaml
 
-from dip.errors import EXIT_USAGE, DipError
+from dip.errors import EXIT_INTERRUPTED, EXIT_USAGE, DipError
 
 DELEGATED: dict[str, tuple[str, str, str]] = {
     "fetch": ("dip.fetch", "main", "fetch and verify the input images (mirror or HTTPS, sha256-checked)"),
     "report": ("dip.report", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
     "compare": ("dip.report", "compare_main", "compare a metrics.csv with a baseline (CI regression gate)"),
-    "figure7": ("dip.figure", "main", "draw the Figure 7 montage"),
+    "figure7": ("dip.figure7", "main", "draw the Figure 7 montage"),
 }
 
 
@@ -126,8 +126,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _request(args: argparse.Namespace, **kw: Any):
-    from dip.fit import FitRequest
     from dip.presets import resolve
+    from dip.request import FitRequest
 
     if args.checkpoint_every < 0:
         raise DipError("--checkpoint-every", f"must be >= 0, got {args.checkpoint_every}")
@@ -138,8 +138,8 @@ def _request(args: argparse.Namespace, **kw: Any):
     params = resolve(args.preset, _overrides(args), args.presets)
     return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
                       precision=args.precision, memory_format=args.memory_format, cuda_graph=args.cuda_graph,
-                      deterministic=args.deterministic,
-                      crop=args.crop, crop_at=args.crop_at, checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
+                      deterministic=args.deterministic, crop=args.crop, crop_at=args.crop_at,
+                      checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
                       keep_checkpoint=args.keep_checkpoint, **kw)
 
 
@@ -190,7 +190,7 @@ def cmd_mask(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     import torch
 
-    from dip.model import SkipConfig, SkipNet, count_parameters, padded_size
+    from dip.model import SkipConfig, SkipNet, count_parameters, input_channels, padded_size
     from dip.presets import resolve
 
     p = resolve(args.preset, {}, args.presets)
@@ -198,9 +198,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
         h, w = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise DipError("--size", f"expected HxW such as 512x512, got {args.size!r}") from None
-    in_ch = 2 if p["input_kind"] == "meshgrid" else p["input_depth"]
-    cfg = SkipConfig(in_ch, args.channels, p["n_down"], p["n_up"], p["n_skip"], p["k_down"], p["k_up"],
-                     p["k_skip"], p["upsample"])
+    in_ch = input_channels(p)
+    cfg = SkipConfig.from_preset(p, args.channels)
     net = SkipNet(cfg)
     hp, wp = padded_size(h, w, cfg.depth)
     rows: list[str] = []
@@ -246,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:  # outside a fit's loop (which checkpoints and raises Interrupted itself)
         print("dip: error: interrupted (nothing written)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # a bug: one line in the logs; DIP_DEBUG=1 shows the traceback
         if os.environ.get("DIP_DEBUG"):
             raise

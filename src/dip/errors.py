@@ -1,12 +1,14 @@
-"""One exception type for every input problem a person can act on.
+"""Every exception type the `dip` command turns into one line, and the exit codes they map to.
 
-The CLI turns a :class:`DipError` into one line on stderr (``dip: error: <what>: <problem>``) and exit code 2.
+The CLI prints a :class:`DipError` as one line on stderr (``dip: error: <what>: <problem>``) and exits with the
+error's ``exit_code``.
 """
 
 from __future__ import annotations
 
 EXIT_USAGE = 2  # bad input, bad flag, bad config: nothing was written
-EXIT_DIVERGED = 3  # the fit could not recover after the bounded number of backtracks
+EXIT_DIVERGED = 3  # the fit could not recover after the bounded number of backtracks; nothing was written
+EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM (128 + SIGINT, the shell's convention)
 
 
 class DipError(Exception):
@@ -24,3 +26,9 @@ class DivergedError(DipError):
     """The backtracking guard gave up: the fit kept producing NaN or collapsing PSNR."""
 
     exit_code = EXIT_DIVERGED
+
+
+class Interrupted(DipError):
+    """The fit was asked to stop (SIGINT/SIGTERM) and saved a checkpoint first."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -9,8 +9,11 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -91,7 +94,7 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
 def write_png(path: str | os.PathLike, a: np.ndarray) -> None:
     """Write a (C, H, W) float image or an (H, W[, 3]) uint8 image as PNG, atomically."""
     u = a if a.dtype == np.uint8 else to_uint8(a)
-    with atomic_path(path) as tmp:
+    with AtomicPath(path) as tmp:
         Image.fromarray(u).save(tmp, format="PNG")
 
 
@@ -112,7 +115,7 @@ def temp_prefix(path: str | os.PathLike) -> str:
 
 
 def remove_stale_temps(path: str | os.PathLike, suffix: str) -> list[Path]:
-    """Delete temporary siblings of ``path`` (``.<name>.<pid>.*<suffix>``) whose writer process is gone.
+    """Delete temporary siblings of ``path`` (``.<name>.<pid>.*<suffix>``, files or folders) whose writer is gone.
 
     A process killed with SIGKILL (or a power loss) cannot clean up after itself; the next writer of the same
     file does it. Temporary files of live processes are left alone. Returns the removed paths.
@@ -128,7 +131,10 @@ def remove_stale_temps(path: str | os.PathLike, suffix: str) -> list[Path]:
         pid = tmp.name[len(head):].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             try:
-                tmp.unlink()
+                if tmp.is_dir() and not tmp.is_symlink():
+                    shutil.rmtree(tmp)
+                else:
+                    tmp.unlink()
                 removed.append(tmp)
             except OSError:
                 pass
@@ -146,13 +152,18 @@ def new_temp(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     remove_stale_temps(target, suffix)
     fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
+    _ordinary_permissions(name, 0o666)  # mkstemp makes 0600 files; results are ordinary files
     return Path(name)
 
 
-class atomic_path:
+def _ordinary_permissions(path: str | os.PathLike, mode: int) -> None:
+    """Give a temporary file (0o666) or folder (0o777) the permissions the umask gives new ones."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+class AtomicPath:
     """Context manager yielding a temporary path beside ``path``; moved into place only on success.
 
     The temporary file is ``.<name>.<pid>.<random>.tmp`` in the same directory (so the final
@@ -185,5 +196,28 @@ class atomic_path:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
-    with atomic_path(path) as tmp:
+    with AtomicPath(path) as tmp:
         tmp.write_text(text)
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new temporary folder ``.<name>.<pid>.<random>.tmp`` beside the folder ``path``; on success its
+    files move into ``path`` (created if absent, by one rename), ``metrics.json`` last, so a reader that sees
+    ``metrics.json`` sees a complete result. On any error the temporary folder is removed and ``path`` is left
+    as it was; one left by a killed writer is removed by the next writer (:func:`remove_stale_temps`).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target, ".tmp")
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
+    try:
+        _ordinary_permissions(tmp, 0o777)
+        yield tmp
+        if not target.exists():
+            os.rename(tmp, target)
+            return
+        for name in sorted((f.name for f in tmp.iterdir()), key=lambda n: n == "metrics.json"):
+            os.replace(tmp / name, target / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,7 @@ the metrics). Images whose sides are multiples of 32 (all of the paper's) are no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,28 @@ class SkipConfig:
     @property
     def depth(self) -> int:
         return len(self.n_down)
+
+    @classmethod
+    def from_preset(cls, params: dict[str, Any], out_channels: int) -> "SkipConfig":
+        """The network of a (validated) preset for images with ``out_channels`` channels: the one place a preset
+        becomes a network configuration."""
+        return cls(input_channels(params), out_channels, params["n_down"], params["n_up"], params["n_skip"],
+                   params["k_down"], params["k_up"], params["k_skip"], params["upsample"])
+
+
+def input_channels(params: dict[str, Any]) -> int:
+    """Channels of z: 2 for a meshgrid input, else the preset's ``input_depth``."""
+    return 2 if params["input_kind"] == "meshgrid" else params["input_depth"]
+
+
+def network_input(params: dict[str, Any], shape: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    """The fixed network input z, (1, D, H, W): U(0, input_scale) noise drawn from ``gen``, or the 2-channel
+    meshgrid (x, y) in [0, 1]."""
+    h, w = shape
+    if params["input_kind"] == "meshgrid":
+        ys, xs = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+        return torch.stack([xs, ys])[None]
+    return torch.rand((1, params["input_depth"], h, w), generator=gen) * params["input_scale"]
 
 
 class ReflectConv2d(nn.Conv2d):

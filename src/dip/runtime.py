@@ -1,19 +1,15 @@
-"""Devices, threads, precision and progress reporting: the parts of a fit that depend on where it runs."""
+"""Devices, threads and numeric precision: the parts of a fit that depend on where it runs."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
-import time
-from typing import Any
 
 import torch
 
 from dip.errors import DipError
 
-log = logging.getLogger("dip.fit")
 PRECISIONS = ("fp32", "bf16", "tf32")
 
 
@@ -123,71 +119,3 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return device.type
-
-
-class progress:
-    """A tqdm bar with ETA and PSNR on a terminal; a plain line per evaluation otherwise (pipeline logs)."""
-
-    def __init__(self, total: int, initial: int, enabled: bool | None, desc: str):
-        self.tty = sys.stderr.isatty() if enabled is None else enabled
-        self.total, self.t0, self.initial = total, time.perf_counter(), initial
-        self.bar = None
-        if self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="it", dynamic_ncols=True)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def report(self, it: int, row: dict[str, Any] | None) -> None:
-        if row is None:
-            return
-        shown = {"psnr": row["psnr"], "masked": row["psnr_masked"]}
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.2f}" for k, v in shown.items() if v == v}, refresh=False)
-            return
-        done = it + 1 - self.initial
-        rate = (time.perf_counter() - self.t0) / max(done, 1)
-        eta = rate * (self.total - it - 1)
-        psnr_txt = f" psnr {row['psnr']:.2f}" if row["psnr"] == row["psnr"] else ""
-        print(f"[dip] it {it + 1}/{self.total} loss {row['loss']:.3e} masked {row['psnr_masked']:.2f}{psnr_txt} "
-              f"({rate:.3f} s/it, eta {eta:.0f} s)", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class Interrupted(DipError):
-    """The fit was asked to stop (SIGINT/SIGTERM) and saved a checkpoint first."""
-
-    exit_code = 130
-
-
-class stop_requests:
-    """Within the block, SIGINT and SIGTERM set ``requested`` instead of killing the process mid-step."""
-
-    def __enter__(self) -> "stop_requests":
-        import signal
-
-        self.requested: str | None = None
-        self._old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        import signal
-
-        self.requested = signal.Signals(signum).name
-
-    def __exit__(self, *exc: Any) -> None:
-        import signal
-
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
