@@ -14,6 +14,7 @@ import yaml
 from PIL import Image
 
 from dip import cli, figure7 as figure, report
+from dip import compare as compare_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"
@@ -218,7 +219,7 @@ BASE = [("table1", "barbara", 0, 25.0), ("table1", "barbara", 1, 25.5), ("fig7_t
 def compare(tmp_path: Path, current_rows, tolerance: str = "0.3") -> int:
     base = write_metrics(tmp_path / "baseline.csv", BASE)
     cur = write_metrics(tmp_path / "metrics.csv", current_rows)
-    return report.compare_main(["--metrics", str(cur), "--baseline", str(base), "--tolerance", tolerance])
+    return compare_cmd.main(["--metrics", str(cur), "--baseline", str(base), "--tolerance", tolerance])
 
 
 def test_compare_passes_within_tolerance(tmp_path, capsys):
@@ -256,10 +257,10 @@ def test_compare_config_defaults_and_write_baseline(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     argv = ["--metrics", str(cur), "--config", str(tmp_path / "config.yaml")]
     with pytest.raises(report.DipError, match="make baseline"):
-        report.compare_main(argv)
-    assert report.compare_main(argv + ["--write-baseline"]) == 0
+        compare_cmd.main(argv)
+    assert compare_cmd.main(argv + ["--write-baseline"]) == 0
     assert list(pd.read_csv(base)["psnr"]) == [25.0, 25.5, 28.0]
-    assert report.compare_main(argv) == 0
+    assert compare_cmd.main(argv) == 0
     assert "PASS" in capsys.readouterr().out
 
 
@@ -309,7 +310,7 @@ def test_staged_files_remove_temporaries_of_killed_writers(tmp_path):
     import os
 
     from conftest import dead_pid
-    from dip.report import StagedFiles
+    from dip.io import StagedFiles
 
     stale = tmp_path / f".metrics.csv.{dead_pid()}.abc123.tmp"
     live = tmp_path / f".metrics.csv.{os.getppid()}.def456.tmp"

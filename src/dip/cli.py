@@ -18,7 +18,7 @@ from dip.errors import EXIT_INTERRUPTED, EXIT_USAGE, DipError
 DELEGATED: dict[str, tuple[str, str, str]] = {
     "fetch": ("dip.fetch", "main", "fetch and verify the input images (mirror or HTTPS, sha256-checked)"),
     "report": ("dip.report", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
-    "compare": ("dip.report", "compare_main", "compare a metrics.csv with a baseline (CI regression gate)"),
+    "compare": ("dip.compare", "main", "compare a metrics.csv with a baseline (CI regression gate)"),
     "figure7": ("dip.figure7", "main", "draw the Figure 7 montage"),
 }
 

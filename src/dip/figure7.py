@@ -17,7 +17,8 @@ import numpy as np
 
 from dip.errors import DipError
 from dip.io import read_image, to_uint8
-from dip.report import PAPER_PROFILE, StagedFiles, check_profile, load_fit_metrics
+from dip.io import StagedFiles
+from dip.records import PAPER_PROFILE, check_profile, load_fit_metrics
 
 
 @dataclass

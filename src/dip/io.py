@@ -194,6 +194,34 @@ class AtomicPath:
             exc.filename = str(self.path)  # name the file the user asked for, not our temporary one
 
 
+class StagedFiles:
+    """Render several outputs to temporary names beside them; move all into place together on success.
+
+    >>> with StagedFiles() as st:
+    ...     df.to_csv(st.path(out / "metrics.csv"))
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Path, Path]] = []
+
+    def path(self, final: str | os.PathLike) -> Path:
+        """A fresh temporary path in ``final``'s directory (created if needed)."""
+        tmp = new_temp(final)  # also removes the temporaries of a `dip report` that was killed
+        self.pending.append((tmp, Path(final)))
+        return tmp
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            for tmp, final in self.pending:
+                os.replace(tmp, final)
+        else:
+            for tmp, _ in self.pending:
+                tmp.unlink(missing_ok=True)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
     with AtomicPath(path) as tmp:

@@ -1,0 +1,156 @@
+"""Reading what fits leave behind: the pipeline config, each fit's ``metrics.json`` and ``curve.csv``.
+
+Every reader checks what the report relies on and raises :class:`~dip.errors.DipError` naming the file (the
+contract: docs/architecture.md). :func:`collect` gathers a profile's fits into two long tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from dip.errors import DipError
+
+TABLE1_TASK = "table1"
+FIG7_TASK = "fig7_text"
+PAPER_PROFILE = "paper"
+KEY = ["task", "image", "seed"]
+METRICS_COLUMNS = [
+    "task", "image", "seed", "psnr", "ssim", "psnr_best", "psnr_best_iter", "psnr_masked", "iterations",
+    "seconds_per_iter", "wall_seconds", "backtracks", "device", "precision", "threads", "profile", "preset",
+    "height", "width", "image_sha256",
+]
+CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss"]
+BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
+                    "image_sha256"]
+_REQUIRED = [c for c in METRICS_COLUMNS if c not in ("task", "image", "profile", "image_sha256")] + ["tags"]
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The pipeline configuration (config/config.yaml) as a dict, with the keys the report needs checked."""
+    p = Path(path)
+    cfg = _read_mapping(p, yaml.safe_load, yaml.YAMLError, "YAML", "no such file",
+                        "expected a mapping at the top level")
+    for key in ("tasks", "paper", "profiles"):
+        if not isinstance(cfg.get(key), dict):
+            raise DipError(p, f"missing or invalid section {key!r}")
+    if TABLE1_TASK not in cfg["tasks"] or not {"table1_psnr", "tolerance_db"} <= set(cfg["paper"]):
+        raise DipError(p, f"needs tasks.{TABLE1_TASK}, paper.table1_psnr and paper.tolerance_db")
+    return cfg
+
+
+def profile_of(cfg: dict[str, Any], profile: str) -> dict[str, Any]:
+    """The named profile's section, or a DipError listing the known ones."""
+    if profile not in cfg["profiles"]:
+        raise DipError("--profile", f"unknown profile {profile!r} (known: {', '.join(cfg['profiles'])})")
+    return cfg["profiles"][profile]
+
+
+def load_fit_metrics(fit_dir: str | os.PathLike) -> dict[str, Any]:
+    """A fit directory's metrics.json as a dict (DipError naming the file when missing or malformed)."""
+    d = Path(fit_dir)
+    if not d.is_dir():
+        raise DipError(d, "fit directory does not exist")
+    return _read_mapping(d / "metrics.json", json.loads, json.JSONDecodeError, "JSON",
+                         "no such file (is the fit finished?)", "expected a JSON object")
+
+
+def _read_mapping(p: Path, parse: Any, syntax_error: type[Exception], fmt: str, missing: str,
+                  not_mapping: str) -> dict[str, Any]:
+    """Parse a YAML/JSON file that must hold a mapping; every failure is a DipError naming the file."""
+    try:
+        data = parse(p.read_text())
+    except FileNotFoundError:
+        raise DipError(p, missing) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DipError(p, f"unreadable ({e})") from None
+    except syntax_error as e:
+        raise DipError(p, f"not valid {fmt} ({e})") from None
+    if not isinstance(data, dict):
+        raise DipError(p, not_mapping)
+    return data
+
+
+def check_profile(m: dict[str, Any], where: Path, profile: str) -> None:
+    """Refuse a fit whose tags.profile is not ``profile``: mixing profiles in one report is a bug."""
+    tags = m.get("tags") or {}
+    got = tags.get("profile") if isinstance(tags, dict) else None
+    if got is None:
+        raise DipError(where, "has no tags.profile (run `dip fit` with --tag profile=NAME)")
+    if str(got) != profile:
+        raise DipError(where, f"fit of profile {got!r} but --profile is {profile!r}: mixing profiles is a bug")
+
+
+def _sha256(m: dict[str, Any]) -> str | None:
+    image = (m.get("inputs") or {}).get("image")
+    return image.get("sha256") if isinstance(image, dict) else image
+
+
+def fit_row(m: dict[str, Any], where: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """One metrics.csv row from a fit's metrics.json, validated against the config's tasks and images."""
+    missing = [k for k in _REQUIRED if k not in m]
+    if missing:
+        raise DipError(where, f"missing keys: {', '.join(missing)}")
+    tags = m["tags"]
+    task, image = tags.get("task"), tags.get("image")
+    if task not in cfg["tasks"]:
+        raise DipError(where, f"tags.task {task!r} is not a task of the config ({', '.join(cfg['tasks'])})")
+    if image not in cfg["tasks"][task]["images"]:
+        raise DipError(where, f"tags.image {image!r} is not an image of task {task!r}")
+    if m["psnr"] is None:
+        raise DipError(where, "psnr is null (the fit had no ground truth); pipeline fits must be scored")
+    row = {k: m[k] for k in METRICS_COLUMNS if k in m}
+    row.update(task=task, image=image, profile=tags["profile"], image_sha256=_sha256(m))
+    return row
+
+
+def read_curve(fit_dir: Path, task: str, image: str, seed: int) -> pd.DataFrame:
+    """A fit's curve.csv in long format (task, image, seed, iteration, psnr, psnr_masked, loss)."""
+    p = fit_dir / "curve.csv"
+    try:
+        c = pd.read_csv(p)
+    except FileNotFoundError:
+        raise DipError(p, "no such file") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DipError(p, f"unreadable CSV ({e})") from None
+    missing = [k for k in CURVES_COLUMNS[3:] if k not in c.columns]
+    if missing:
+        raise DipError(p, f"missing columns: {', '.join(missing)}")
+    c = c[CURVES_COLUMNS[3:]].copy()
+    c.insert(0, "seed", seed)
+    c.insert(0, "image", image)
+    c.insert(0, "task", task)
+    return c
+
+
+def config_order(df: pd.DataFrame, cfg: dict[str, Any]) -> pd.DataFrame:
+    """Rows sorted by task and image in config order, then seed (and iteration when present)."""
+    tasks = list(cfg["tasks"])
+    pos = {(t, im): j for t in tasks for j, im in enumerate(cfg["tasks"][t]["images"])}
+    by = ["_t", "_i", "seed"] + (["iteration"] if "iteration" in df.columns else [])
+    out = df.assign(_t=df["task"].map(tasks.index), _i=[pos[k] for k in zip(df["task"], df["image"])])
+    out = out.sort_values(by, kind="stable")
+    return out.drop(columns=["_t", "_i"]).reset_index(drop=True)
+
+
+def collect(fits: list[Path], profile: str, cfg: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics, curves) DataFrames of all fits, checked for profile and duplicates, in config order."""
+    rows, curves, seen = [], [], {}
+    for d in fits:
+        m = load_fit_metrics(d)
+        where = Path(d) / "metrics.json"
+        check_profile(m, where, profile)
+        row = fit_row(m, where, cfg)
+        key = (row["task"], row["image"], int(row["seed"]))
+        if key in seen:
+            raise DipError(d, f"duplicate fit {key} (also in {seen[key]})")
+        seen[key] = d
+        rows.append(row)
+        curves.append(read_curve(Path(d), *key))
+    metrics = config_order(pd.DataFrame(rows, columns=METRICS_COLUMNS), cfg)
+    return metrics, config_order(pd.concat(curves, ignore_index=True), cfg)
