@@ -25,7 +25,7 @@ CURVE_ITERS = (0, 10, 20)
 
 
 def make_fit(root: Path, task: str, image: str, seed: int, psnr: float, profile: str = "quick",
-             size: int = 16, crop: dict | None = None, rgb: bool = False) -> Path:
+             size: int = 16, crop: dict | None = None, rgb: bool = False, observers: bool = True) -> Path:
     """A fit directory that follows docs/architecture.md: metrics.json, curve.csv, output.png, observed.png."""
     d = root / "fits" / task / image / f"seed{seed}"
     d.mkdir(parents=True)
@@ -43,6 +43,8 @@ def make_fit(root: Path, task: str, image: str, seed: int, psnr: float, profile:
                    "gt": None},
         "tags": {"profile": profile, "task": task, "image": image}, "resumed_from": None,
     }
+    if observers:  # fits recorded before output averaging and early stopping existed have none of these
+        m.update(psnr_ema=psnr - 0.5, psnr_es=psnr - 0.25, es_iter=12 + seed, es_fired_at=None)
     (d / "metrics.json").write_text(json.dumps(m))
     rows = ["iteration,loss,psnr_masked,psnr,ssim"]
     rows += [f"{it},{1.0 / (it + 1)},{psnr - 2 + it / 10},{psnr - 2 + it / 10},0.5" for it in CURVE_ITERS]
@@ -123,7 +125,7 @@ def test_paper_profile_verdicts_and_average(tmp_path):
     assert "NOT comparable" not in md
     assert "final iterate" in md and "oracle" in md and "fp32 on cpu" in md and "Seeds: 0, 1" in md
     assert md_row(out, "boat")[4:6] == ["-2.00", "off by -2.00 dB"]
-    assert md_row(out, "Average")[1:6] == ["33.48", "33.44", "—", "-0.05", "match"]
+    assert md_row(out, "Average")[1:6] == ["33.48", "33.44 (-0.25)", "—", "-0.05", "match"]
 
 
 def test_reduced_profile_is_marked_not_comparable(tmp_path):
@@ -137,6 +139,30 @@ def test_reduced_profile_is_marked_not_comparable(tmp_path):
     assert CFG["profiles"]["quick"]["description"] in sentence  # names what was reduced
     assert md_row(out, "Average")[4:6] == ["—", "not comparable (profile quick)"]
     assert "\n\n| Image " in md  # the table is its own Markdown block
+
+
+def test_final_ema_early_stop_and_oracle_side_by_side(tmp_path):
+    # Per fit: final 30/32 (seeds 0/1), EMA final - 0.5, early stop final - 0.25 at iteration 12 + seed, oracle
+    # final + 0.25. The table shows each mean ± std over seeds and, in the Average row, each one's gap to the oracle.
+    fits = [make_fit(tmp_path, "table1", "barbara", s, p, "quick") for s, p in ((0, 30.0), (1, 32.0))]
+    t = table(run_report(tmp_path, "quick", fits))
+    b = t.loc["barbara"]
+    assert (b["psnr_mean"], b["psnr_ema_mean"], b["psnr_es_mean"], b["psnr_best_oracle_mean"]) == pytest.approx(
+        (31.0, 30.5, 30.75, 31.25))
+    assert b["psnr_ema_std"] == pytest.approx(math.sqrt(2), abs=1e-4) and b["es_iter_mean"] == pytest.approx(12.5)
+    avg = t.loc["Average"]
+    assert (avg["psnr_gap_to_oracle"], avg["psnr_ema_gap_to_oracle"], avg["psnr_es_gap_to_oracle"]) == pytest.approx(
+        (-0.25, -0.75, -0.5))
+    row = md_row(tmp_path / "results" / "quick", "barbara")
+    assert row[7:10] == ["30.50 ± 1.41", "30.75 ± 1.41 [12]", "31.25 ± 1.41"]
+    assert md_row(tmp_path / "results" / "quick", "Average")[7:9] == ["30.50 (-0.75)", "30.75 (-0.50) [12]"]
+
+
+def test_fits_recorded_before_ema_and_early_stopping_still_report(tmp_path):
+    fits = [make_fit(tmp_path, "table1", "house", 0, 37.0, "paper", observers=False)]
+    t = table(run_report(tmp_path, "paper", fits))
+    assert t.loc["house", "psnr_mean"] == pytest.approx(37.0) and math.isnan(t.loc["house", "psnr_ema_mean"])
+    assert md_row(tmp_path / "results" / "paper", "house")[7:9] == ["—", "—"]
 
 
 def test_incomplete_paper_set_averages_over_the_same_images(tmp_path):
@@ -156,7 +182,8 @@ def test_summary_json(tmp_path):
     out = run_report(tmp_path, "paper", full_set(tmp_path, "paper", {"barbara": 0.5}))
     s = json.loads((out / "summary.json").read_text())
     assert set(s) == {"profile", "n_fits", "table1_mean_psnr", "table1_paper_mean_psnr", "table1_mean_delta_vs_paper",
-                      "table1", "fig7_text_psnr", "total_wall_seconds", "mean_seconds_per_iter"}
+                      "table1", "fig7_text_psnr", "total_wall_seconds", "mean_seconds_per_iter",
+                      "table1_mean_psnr_ema", "table1_mean_psnr_es", "table1_mean_psnr_oracle"}
     assert s["profile"] == "paper" and s["n_fits"] == 24
     assert s["table1"]["barbara"] == pytest.approx(32.72) and list(s["table1"]) == IMAGES
     assert s["table1_mean_delta_vs_paper"] == pytest.approx(0.5 / 11, abs=1e-3)

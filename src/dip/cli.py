@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("image", type=Path)
     i.add_argument("mask", type=Path, help="255/1 = keep, 0 = fill in")
     i.add_argument("-o", "--output", type=Path, required=True, help="restored image (PNG)")
+    i.add_argument("--stop", choices=["never", "auto"], default="never",
+                   help="auto: stop when the ground-truth-free rule (ES-EMV, docs/stopping.md) fires and write "
+                        "its minimum-variance output; never: run all iterations and write the final one")
+    i.add_argument("--average", action="store_true",
+                   help="write the exponential moving average of the outputs (weight ema_weight) instead")
     _add_fit_options(i, "fig7_text")
 
     m = sub.add_parser("mask", help="write a reproducible random mask")
@@ -162,13 +167,24 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".png":
         raise DipError(out, "the output must be a .png file")
     work = out.with_name(f".{out.name}.fit")
-    req = _request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False)
+    req = _request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
+                   stop_early=args.stop == "auto")
     if req.checkpoint_dir is None:
         req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    run_fit(req, progress=args.progress)
-    os.replace(work / "output.png", out)
+    m = run_fit(req, progress=args.progress)
+    if args.average:
+        chosen, what = "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
+    elif args.stop == "auto":
+        fired = m["es_fired_at"]
+        chosen = "output_es.png"
+        what = (f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
+                else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
+                     f"{m['iterations']} iterations)")
+    else:
+        chosen, what = "output.png", f"the final iterate ({m['iterations']} iterations)"
+    os.replace(work / chosen, out)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {out}")
+    print(f"wrote {out}: {what}")
     return 0
 
 

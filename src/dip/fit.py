@@ -7,6 +7,8 @@ The parts, each in its own module, read like the method:
 - the step: z + σ·ε, forward, backward, Adam; eager or as a CUDA graph (:mod:`dip.step`);
 - the guard: the authors' backtracking rule and its snapshots (:mod:`dip.guard`);
 - the curve of evaluations (:mod:`dip.curve`) and the checkpoint (:mod:`dip.checkpoint`);
+- observers of every iteration's output that never touch the fit: the output average (:mod:`dip.averaging`)
+  and the ground-truth-free stopping rule (:mod:`dip.stopping`);
 - the outputs, written as one atomic folder (:mod:`dip.outputs`).
 
 :class:`Fit` composes them. Every ``eval_every`` iterations (and at the last) it evaluates the estimate f_θ(z)
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from dip import runtime
+from dip.averaging import OutputAverage
 from dip.checkpoint import Checkpoint
 from dip.curve import Curve
 from dip.errors import Interrupted
@@ -37,6 +40,7 @@ from dip.outputs import check_out_dir, fit_metrics, write_fit_outputs
 from dip.progress import Progress
 from dip.request import FitRequest, fingerprint, load_inputs
 from dip.step import EagerStep, GraphStep, Perturbation
+from dip.stopping import VarianceStop
 
 __all__ = ["Fit", "FitRequest", "run_fit"]
 log = logging.getLogger("dip.fit")
@@ -75,6 +79,9 @@ class Fit:
         step = GraphStep if self.cuda_graph else EagerStep
         self.step = step(self.net, z, self.objective, self.optimizer, noise, req.precision, self.device)
 
+        self.average = OutputAverage(p["ema_weight"])
+        self.stopping = VarianceStop(p["es_alpha"], p["es_patience"], self.device)
+        self.observers = {"average": self.average, "stopping": self.stopping}  # fed every iteration's output
         self.guard = Guard(p["backtrack_db"], p["max_backtracks"], f"fit {req.out}")
         self.curve = Curve(self.inputs.gt)
         self.checkpoint = Checkpoint(req.checkpoint_folder, fingerprint(req, self.inputs, self.device.type,
@@ -85,6 +92,7 @@ class Fit:
         self.prior_seconds = 0.0  # wall time of the runs this one resumed
         self.eval_seconds = 0.0
         self.output_iteration: int | None = None  # the iteration whose state output.png holds
+        self.stopped_at: int | None = None  # where --stop auto ended the loop (the rule fired)
         self.progress = Progress(self.total, progress, req.tags.get("image", "fit"), quiet=quiet)
 
     # ------------------------------------------------------------------ the loop
@@ -104,6 +112,11 @@ class Fit:
                     raise Interrupted(f"fit {self.req.out}", f"stopped by {stop.requested} at iteration {it}; "
                                       "checkpoint saved, run the same command to resume")
                 self.iterate(it)
+                if self.req.stop_early and self.due(it) and self.stopping.fired() is not None:
+                    self.stopped_at = it + 1
+                    log.info("the stopping rule fired at iteration %d (minimum output variance at %d); stopping",
+                             self.stopping.fired(), self.stopping.result()[0])
+                    break
                 if every and (it + 1) % every == 0 and it + 1 < self.total:
                     self.save(it + 1, self.prior_seconds + time.perf_counter() - t0)
         runtime.synchronize(self.device)
@@ -111,8 +124,10 @@ class Fit:
         estimate = self.final_estimate()
         self.progress.close()
         self.close()
-        metrics = fit_metrics(self, estimate, ran=self.total - self.start, loop_seconds=loop_s)
-        write_fit_outputs(self.req, self.inputs, estimate, self.curve, metrics)
+        ran = (self.stopped_at or self.total) - self.start
+        images = {"output.png": estimate, **self.observer_images()}
+        metrics = fit_metrics(self, images, ran=ran, loop_seconds=loop_s)
+        write_fit_outputs(self.req, self.inputs, images, self.curve, metrics)
         if not self.req.keep_checkpoint:
             self.checkpoint.remove()
         return metrics
@@ -121,7 +136,11 @@ class Fit:
         """Iteration ``it``: gradients at the current state, an evaluation when due, then the Adam step unless
         the guard restored an earlier state instead."""
         loss = self.step.gradients()
-        if it % self.params["eval_every"] == 0 or it == self.total - 1:
+        h, w = self.size
+        output = self.step.output[..., :h, :w]
+        for observer in self.observers.values():
+            observer.observe(it, output)
+        if self.due(it):
             runtime.synchronize(self.device)  # queued device work is iteration time, not evaluation time
             t = time.perf_counter()
             accepted = self.evaluate(it, float(loss.detach()))
@@ -131,6 +150,20 @@ class Fit:
                 return
         self.step.update()
         self.progress.update(1)
+
+    def due(self, it: int) -> bool:
+        """Whether iteration ``it`` evaluates: every ``eval_every``-th and the last."""
+        return it % self.params["eval_every"] == 0 or it == self.total - 1
+
+    def observer_images(self) -> dict[str, np.ndarray]:
+        """The output average (``output_ema.png``) and the early-stopped output x_{t*} (``output_es.png``)."""
+        images = {}
+        if self.average.average is not None:
+            images["output_ema.png"] = self.average.average[0].cpu().numpy()
+        es_iter, es_output = self.stopping.result()
+        if es_output is not None:
+            images["output_es.png"] = es_output[0].cpu().numpy()
+        return images
 
     def estimate(self) -> np.ndarray:
         """f_θ(z) without the perturbation, cropped to the image, as a (C, H, W) numpy array."""
@@ -145,15 +178,17 @@ class Fit:
         if not self.guard.check(it, pm, self.net, self.optimizer, loss):
             return False
         self.curve.add(it, float("nan") if loss is None else loss, pm, est)
-        self.progress.report(it, self.curve.last)
+        fired = self.stopping.fired()
+        self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
 
     def final_estimate(self) -> np.ndarray:
         """The estimate after the last step, guarded like every evaluation: when the guard refuses it, the last
         accepted state is restored and its estimate is the output (``output_iteration`` in metrics.json)."""
+        end = self.stopped_at or self.total
         est = self.estimate()
-        if self.evaluate(self.total, None, est):
-            self.output_iteration = self.total
+        if self.evaluate(end, None, est):
+            self.output_iteration = end
             return est
         self.output_iteration = self.guard.good_iteration
         return self.estimate()
@@ -166,6 +201,7 @@ class Fit:
             "noise_gen": self.step.noise.generator.get_state(), "cpu_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             **self.curve.state_dict(), **self.guard.state_dict(), "seconds": seconds,
+            "observers": {name: o.state_dict() for name, o in self.observers.items()},
         }
         self.checkpoint.save(iteration, state)
 
@@ -181,6 +217,8 @@ class Fit:
             torch.cuda.set_rng_state_all(s["cuda_rng"])
         self.curve.load_state_dict(s)
         self.guard.load_state_dict(s)
+        for name, observer in self.observers.items():
+            observer.load_state_dict(s["observers"][name], self.device)
         self.prior_seconds = s["seconds"]
         self.start = self.resumed_from = s["iteration"]
         log.info("resumed from %s at iteration %d", self.checkpoint.path, self.start)

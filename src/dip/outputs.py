@@ -41,22 +41,31 @@ def as_chw(u8: np.ndarray) -> np.ndarray:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-def fit_metrics(fit: "Fit", estimate: np.ndarray, ran: int, loop_seconds: float) -> dict[str, Any]:
-    """metrics.json of a finished fit. The claim (``psnr``, ``ssim``) is measured on the 8-bit output file
-    itself (in float64), so anyone can recompute it from the PNGs."""
+def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_seconds: float) -> dict[str, Any]:
+    """metrics.json of a finished fit. Every PSNR is measured on the 8-bit file as written (in float64), so
+    anyone can recompute it from the PNGs: ``psnr``/``ssim`` of output.png (the final iterate: the claim),
+    ``psnr_ema`` of output_ema.png, ``psnr_es`` of output_es.png, and the oracle ``psnr_best``: the best of
+    every evaluation and of the final output, so never below ``psnr``."""
     inputs, req = fit.inputs, fit.req
-    final = as_chw(to_uint8(estimate))
+    final = as_chw(to_uint8(images["output.png"]))
+    es_iter, _ = fit.stopping.result()
     m: dict[str, Any] = {
         "psnr": None, "ssim": None, "psnr_best": None, "psnr_best_iter": None,
+        "psnr_ema": None, "psnr_es": None, "es_iter": es_iter if es_iter >= 0 else None,
+        "es_fired_at": fit.stopping.fired(), "stopped_at": fit.stopped_at,
         "psnr_masked": psnr_known(as_chw(to_uint8(inputs.image)), final, inputs.known),
     }
     if inputs.gt is not None:
         gt = as_chw(to_uint8(inputs.gt))
-        best, best_iter = fit.curve.best
-        m.update(psnr=psnr(gt, final), ssim=ssim(gt, final), psnr_best=best, psnr_best_iter=best_iter)
+        score = {name: psnr(gt, as_chw(to_uint8(a))) for name, a in images.items()}
+        best, best_iter = max(fit.curve.best, (score["output.png"], fit.output_iteration))
+        m.update(psnr=score["output.png"], ssim=ssim(gt, final), psnr_best=best, psnr_best_iter=best_iter,
+                 psnr_ema=score.get("output_ema.png"), psnr_es=score.get("output_es.png"))
     c, h, w = inputs.image.shape
+    p = req.params
     m.update({
         "iterations": fit.total, "output_iteration": fit.output_iteration,
+        "ema_weight": p["ema_weight"], "es_alpha": p["es_alpha"], "es_patience": p["es_patience"],
         "seconds_per_iter": loop_seconds / max(ran, 1),
         "eval_fraction": fit.eval_seconds / loop_seconds if loop_seconds > 0 else 0.0,
         "wall_seconds": fit.prior_seconds + loop_seconds, "backtracks": fit.guard.backtracks, "seed": req.seed,
@@ -69,12 +78,15 @@ def fit_metrics(fit: "Fit", estimate: np.ndarray, ran: int, loop_seconds: float)
     return m
 
 
-def write_fit_outputs(req: FitRequest, inputs: Inputs, estimate: np.ndarray, curve: Curve,
+def write_fit_outputs(req: FitRequest, inputs: Inputs, images: dict[str, np.ndarray], curve: Curve,
                       metrics: dict[str, Any]) -> None:
-    """Write the fit's folder atomically, metrics.json last; one-line error when the disk refuses."""
+    """Write the fit's folder atomically, metrics.json last; one-line error when the disk refuses.
+
+    ``images``: file name -> (C, H, W) float image (output.png, output_ema.png, output_es.png)."""
     try:
         with atomic_directory(req.out) as tmp:
-            write_png(tmp / "output.png", to_uint8(estimate))
+            for name, image in images.items():
+                write_png(tmp / name, to_uint8(image))
             if req.write_observed:
                 write_png(tmp / "observed.png", inputs.observed)
             if curve.rows:

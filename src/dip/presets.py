@@ -16,10 +16,13 @@ import yaml
 from dip.errors import DipError
 
 _LISTS = ("n_down", "n_up", "n_skip")
-_POSITIVE_INT = ("input_depth", "k_down", "k_up", "k_skip", "iterations", "eval_every", "max_backtracks")
+_POSITIVE_INT = ("input_depth", "k_down", "k_up", "k_skip", "iterations", "eval_every", "max_backtracks",
+                 "es_patience")
+_FRACTION = ("ema_weight", "es_alpha")  # in (0, 1)
 _POSITIVE_FLOAT = ("lr", "input_scale", "backtrack_db")
 _CHOICES = {"input_kind": ("noise", "meshgrid"), "upsample": ("nearest", "bilinear")}
-KEYS = frozenset(("description", "reg_noise_std", *_LISTS, *_POSITIVE_INT, *_POSITIVE_FLOAT, *_CHOICES))
+KEYS = frozenset(("description", "reg_noise_std", *_LISTS, *_POSITIVE_INT, *_POSITIVE_FLOAT, *_FRACTION,
+                  *_CHOICES))
 
 
 def load_presets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -71,6 +74,10 @@ def validate(p: dict[str, Any], name: str) -> None:
         v = p[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise DipError(f"--{key.replace('_', '-')}", f"must be a positive finite number, got {v!r}")
+    for key in _FRACTION:
+        v = p[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise DipError(f"--{key.replace('_', '-')}", f"must be a number between 0 and 1 (exclusive), got {v!r}")
     v = p["reg_noise_std"]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
         raise DipError("--reg-noise-std", f"must be a finite number >= 0, got {v!r}")

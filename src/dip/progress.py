@@ -32,13 +32,14 @@ class Progress:
         if self.bar is not None:
             self.bar.update(n)
 
-    def report(self, it: int, row: dict[str, Any] | None) -> None:
-        """Show an evaluation row (``iteration`` ``it``: the estimate after ``it`` steps)."""
+    def report(self, it: int, row: dict[str, Any] | None, note: str | None = None) -> None:
+        """Show an evaluation row (``iteration`` ``it``: the estimate after ``it`` steps) and a note."""
         if row is None or self.quiet:
             return
         shown = {"psnr": row["psnr"], "masked": row["psnr_masked"]}
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.2f}" for k, v in shown.items() if v == v}, refresh=False)
+            post = {k: f"{v:.2f}" for k, v in shown.items() if v == v}
+            self.bar.set_postfix({**post, **({"stop": note} if note else {})}, refresh=False)
             return
         done = min(it + 1, self.total) - self.initial
         rate = (time.perf_counter() - self.t0) / max(done, 1)
@@ -46,7 +47,7 @@ class Progress:
         loss_txt = f" loss {row['loss']:.3e}" if row["loss"] == row["loss"] else ""
         psnr_txt = f" psnr {row['psnr']:.2f}" if row["psnr"] == row["psnr"] else ""
         print(f"[dip] it {min(it + 1, self.total)}/{self.total}{loss_txt} masked {row['psnr_masked']:.2f}{psnr_txt} "
-              f"({rate:.3f} s/it, eta {eta:.0f} s)", file=sys.stderr, flush=True)
+              f"({rate:.3f} s/it, eta {eta:.0f} s){'; ' + note if note else ''}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -21,14 +21,17 @@ FIG7_TASK = "fig7_text"
 PAPER_PROFILE = "paper"
 KEY = ["task", "image", "seed"]
 METRICS_COLUMNS = [
-    "task", "image", "seed", "psnr", "ssim", "psnr_best", "psnr_best_iter", "psnr_masked", "iterations",
+    "task", "image", "seed", "psnr", "ssim", "psnr_best", "psnr_best_iter", "psnr_ema", "psnr_es", "es_iter",
+    "es_fired_at", "psnr_masked", "iterations",
     "seconds_per_iter", "wall_seconds", "backtracks", "device", "precision", "threads", "profile", "preset",
     "height", "width", "image_sha256",
 ]
 CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss"]
 BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
                     "image_sha256"]
-_REQUIRED = [c for c in METRICS_COLUMNS if c not in ("task", "image", "profile", "image_sha256")] + ["tags"]
+# Fits recorded before output averaging and early stopping existed (docs/paper-gpu-run) lack these: NaN then.
+OPTIONAL = ("psnr_ema", "psnr_es", "es_iter", "es_fired_at")
+_REQUIRED = [c for c in METRICS_COLUMNS if c not in ("task", "image", "profile", "image_sha256", *OPTIONAL)] + ["tags"]
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

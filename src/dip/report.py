@@ -26,8 +26,9 @@ from dip.table1 import fmt, summary, table1, table1_markdown
 __all__ = ["DipError", "METRICS_COLUMNS", "main", "write_report"]
 
 
-def plot_curves(curves: pd.DataFrame, profile: str, path: Path) -> None:
-    """PSNR vs iteration, one panel per (task, image): mean over seeds and the min–max band (Agg, no pyplot)."""
+def plot_curves(curves: pd.DataFrame, metrics: pd.DataFrame, profile: str, path: Path) -> None:
+    """PSNR vs iteration, one panel per (task, image): mean over seeds and the min–max band, and a dashed line
+    at each seed's early-stopping point (``es_iter``, chosen without the ground truth). Agg, no pyplot."""
     from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(curves["task"], curves["image"])))
@@ -43,6 +44,12 @@ def plot_curves(curves: pd.DataFrame, profile: str, path: Path) -> None:
         else:
             ax.fill_between(s.index, s["min"], s["max"], alpha=0.3, linewidth=0)
             ax.plot(s.index, s["mean"], linewidth=1.2)
+            fits = metrics[(metrics["task"] == task) & (metrics["image"] == image)]
+            for j, es_iter in enumerate(pd.to_numeric(fits["es_iter"], errors="coerce").dropna()):
+                ax.axvline(es_iter, color="tab:red", linestyle="--", linewidth=0.8, alpha=0.8,
+                           label="early stop (ES-EMV)" if j == 0 else None)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6, loc="lower right")
         ax.set_title(f"{task} / {image} (n={c['seed'].nunique()})", fontsize=8)
         ax.set_xlabel("iteration", fontsize=7)
         ax.set_ylabel("PSNR (dB)", fontsize=7)
@@ -70,7 +77,7 @@ def write_report(metrics: pd.DataFrame, curves: pd.DataFrame, cfg: dict[str, Any
         _csv(table.round(4), st.path(out / "table1.csv"))
         st.path(out / "table1.md").write_text(table1_markdown(table, metrics, cfg, profile))
         _csv(curves[CURVES_COLUMNS], st.path(out / "curves.csv"))
-        plot_curves(curves, profile, st.path(out / "curves.png"))
+        plot_curves(curves, metrics, profile, st.path(out / "curves.png"))
         st.path(out / "summary.json").write_text(json.dumps(summ, indent=2, allow_nan=False) + "\n")
     return summ
 

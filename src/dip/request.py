@@ -39,6 +39,7 @@ class FitRequest:
     keep_checkpoint: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     write_observed: bool = True
+    stop_early: bool = False  # end the loop when the stopping rule has fired (dip inpaint --stop auto)
 
     @property
     def checkpoint_folder(self) -> Path:

@@ -34,6 +34,8 @@ class EagerStep:
         self.net, self.z, self.loss, self.optimizer = net, z, loss, optimizer
         self.noise, self.precision, self.device = noise, precision, device
         self.autocast_cache = True
+        self.output: torch.Tensor | None = None  # f_θ(z + σε) of the last gradients() call, detached
+
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """f_θ(z) at the padded size, in fp32 (bf16 runs under autocast; the loss stays fp32)."""
@@ -52,8 +54,10 @@ class EagerStep:
         if self.noise.std > 0:
             z = z + torch.randn(z.shape, generator=self.noise.generator, device=self.device) * self.noise.std
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(self.forward(z))
+        out = self.forward(z)
+        loss = self.loss(out)
         loss.backward()
+        self.output = out.detach()
         return loss
 
     def update(self) -> None:
@@ -80,15 +84,17 @@ class GraphStep(EagerStep):
     def gradients(self) -> torch.Tensor:
         std = self.noise.std
         if self.graph is None:
-            self.graph, self.graph_loss = self.capture(
-                lambda: self.loss(self.forward(self.z + self.buffer * std if std > 0 else self.z)))
+            self.graph, self.graph_loss, self.output = self.capture(
+                lambda: self.forward(self.z + self.buffer * std if std > 0 else self.z))
         if std > 0:
             self.buffer.normal_(generator=self.noise.generator)
-        self.graph.replay()
+        self.graph.replay()  # also refreshes self.output, the graph's output buffer
         return self.graph_loss
 
-    def capture(self, body: Callable[[], torch.Tensor]) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
-        """Capture ``body().backward()`` after warm-up runs on a side stream (cudnn autotuning, workspaces).
+    def capture(self, forward: Callable[[], torch.Tensor]
+                ) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
+        """Capture ``loss(forward()).backward()`` after warm-up runs on a side stream (cudnn autotuning,
+        workspaces); returns the graph and its loss and output buffers.
 
         The warm-up runs change nothing a fit keeps: their gradients are dropped and the BatchNorm running
         statistics they moved are put back.
@@ -99,14 +105,15 @@ class GraphStep(EagerStep):
         with torch.cuda.stream(side):
             for _ in range(3):
                 self.optimizer.zero_grad(set_to_none=True)
-                body().backward()
+                self.loss(forward()).backward()
         torch.cuda.current_stream(self.device).wait_stream(side)
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            loss = body()
+            out = forward()
+            loss = self.loss(out)
             loss.backward()
         with torch.no_grad():
             for k, v in self.net.named_buffers():
                 v.copy_(buffers[k])
-        return graph, loss
+        return graph, loss, out.detach()

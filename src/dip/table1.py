@@ -14,28 +14,34 @@ from dip.records import FIG7_TASK, PAPER_PROFILE, TABLE1_TASK, profile_of
 TOLERANCE_EPS = 1e-9  # a difference equal to the tolerance passes despite float rounding
 
 
+# The four numbers of every fit, side by side: the claim and what a user could have had instead.
+OUTCOMES = {"psnr": "psnr", "psnr_ema": "psnr_ema", "psnr_es": "psnr_es", "psnr_best": "psnr_best_oracle"}
+
+
 def table1(metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> pd.DataFrame:
-    """Per Table 1 image (config order): paper, ours mean/std/n over seeds, delta and verdict; then 'Average'."""
+    """Per Table 1 image (config order): paper; the final iterate (the claim: mean/std/n over seeds, Δ, verdict);
+    the output average (EMA), the early stop (ES, with its mean iteration) and the oracle, each mean ± std, and
+    each one's gap to the oracle; then an 'Average' row (means over the images that have fits)."""
     paper = cfg["paper"]["table1_psnr"]
     tol = float(cfg["paper"]["tolerance_db"])
     comparable = profile == PAPER_PROFILE
     images = cfg["tasks"][TABLE1_TASK]["images"]
     t1 = metrics[metrics["task"] == TABLE1_TASK]
     g = t1.groupby("image")
-    t = pd.DataFrame({
-        "paper_psnr": pd.Series({im: float(paper[im]) for im in images}),
-        "psnr_mean": g["psnr"].mean(), "psnr_std": g["psnr"].std(ddof=1), "n_seeds": g["seed"].nunique(),
-        "ssim_mean": g["ssim"].mean(), "psnr_best_oracle_mean": g["psnr_best"].mean(),
-    }).reindex(images)
+    cols = {"paper_psnr": pd.Series({im: float(paper[im]) for im in images}),
+            "n_seeds": g["seed"].nunique(), "ssim_mean": g["ssim"].mean(), "es_iter_mean": g["es_iter"].mean()}
+    for column, name in OUTCOMES.items():
+        cols[f"{name}_mean"] = g[column].mean()
+        cols[f"{name}_std"] = g[column].std(ddof=1)
+    t = pd.DataFrame(cols).reindex(images).astype(float)  # fits from before EMA/ES lack them: NaN
+    for name in OUTCOMES.values():
+        t[f"{name}_gap_to_oracle"] = t[f"{name}_mean"] - t["psnr_best_oracle_mean"]
     t["n_seeds"] = t["n_seeds"].fillna(0).astype("Int64")
     present = t["n_seeds"] > 0
-    avg = pd.DataFrame({
-        # over the images that have fits, so an incomplete run is compared with the paper on the same images
-        "paper_psnr": [t.loc[present, "paper_psnr"].mean()], "psnr_mean": [t.loc[present, "psnr_mean"].mean()],
-        "psnr_std": [np.nan], "n_seeds": [pd.NA],
-        "ssim_mean": [t.loc[present, "ssim_mean"].mean()],
-        "psnr_best_oracle_mean": [t.loc[present, "psnr_best_oracle_mean"].mean()],
-    }, index=["Average"])
+    # over the images that have fits, so an incomplete run is compared with the paper on the same images
+    avg = t.loc[present].drop(columns="n_seeds").mean().to_frame("Average").T
+    avg[[c for c in avg.columns if c.endswith("_std")]] = np.nan
+    avg["n_seeds"] = pd.NA
     t = pd.concat([t, avg.astype({"n_seeds": "Int64"})])
     t["delta_db"] = (t["psnr_mean"] - t["paper_psnr"]) if comparable else np.nan
     complete = bool(present.all())
@@ -54,8 +60,10 @@ def table1(metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> pd.DataF
     t["verdict"] = [verdict(name, r) for name, r in t.iterrows()]
     t.insert(len(t.columns), "profile", profile)
     t = t.rename_axis("image").reset_index()
+    outcome_cols = [f"{n}_{k}" for n in ("psnr_ema", "psnr_es", "psnr_best_oracle")
+                    for k in ("mean", "std", "gap_to_oracle")]
     return t[["image", "paper_psnr", "psnr_mean", "psnr_std", "n_seeds", "delta_db", "verdict", "ssim_mean",
-              "psnr_best_oracle_mean", "profile"]]
+              "psnr_gap_to_oracle", *outcome_cols, "es_iter_mean", "profile"]]
 
 
 def fmt(v: float, spec: str = ".2f") -> str:
@@ -83,34 +91,47 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         f"- Seeds: {seeds} (mean ± sample std over seeds, ddof=1; n seeds per image in the table)",
         f"- Precision / device: {_runs(t1)}",
         "- The claim is the **final iterate**: `psnr` of output.png against the ground truth.",
-        "- `psnr_best` is an **oracle diagnostic** (the best iteration, picked using the ground truth); "
-        "it is never the claim.",
+        "- Beside it, what a user without the ground truth could have had instead: **EMA**, the exponential "
+        "moving average of the outputs (weight 0.99 unless the profile overrides it), and **early stop**, the "
+        "ES-EMV rule's minimum-variance output (its mean iteration in brackets; docs/stopping.md). **Oracle**: "
+        "the best evaluation or the final output, picked using the ground truth; a diagnostic, never the claim.",
+        "- Average row: the gap of each to the oracle in brackets.",
         (f"- Verdict: `match` when |Δ| ≤ {tol} dB, Δ = ours − paper." if profile == PAPER_PROFILE else
          f"- No Δ or verdict: profile `{profile}` is not comparable with the paper."),
         "- Average: mean over images of the per-image means; the paper's average over the same images.",
         "",
     ]
+    def pm(name: str) -> list[str]:
+        means, stds = table[f"{name}_mean"], table[f"{name}_std"]
+        return [fmt(m) if math.isnan(sd) else f"{m:.2f} ± {sd:.2f}" for m, sd in zip(means, stds)]
+
+    def with_gap(name: str, cells: list[str]) -> list[str]:
+        gaps = table[f"{name}_gap_to_oracle"]
+        return [f"{c} ({fmt(gap, '+.2f')})" if im == "Average" and not math.isnan(gap) else c
+                for c, gap, im in zip(cells, gaps, table["image"])]
+
+    es_iter = table["es_iter_mean"].map(lambda v: "" if math.isnan(v) else f" [{v:.0f}]")
     show = pd.DataFrame({
         "Image": table["image"],
         "Paper PSNR (dB)": table["paper_psnr"].map(fmt),
-        "Ours PSNR (dB), mean ± std": [
-            fmt(m) if math.isnan(s) else f"{m:.2f} ± {s:.2f}" for m, s in zip(table["psnr_mean"], table["psnr_std"])],
+        "Ours final (the claim), mean ± std": with_gap("psnr", pm("psnr")),
         "n seeds": table["n_seeds"].map(lambda v: "—" if pd.isna(v) else str(v)),
         "Δ (dB)": table["delta_db"].map(lambda v: fmt(v, "+.2f")),
         "Verdict": table["verdict"],
         "SSIM": table["ssim_mean"].map(lambda v: fmt(v, ".4f")),
-        "psnr_best (oracle diagnostic, not the claim)": table["psnr_best_oracle_mean"].map(fmt),
+        "EMA": with_gap("psnr_ema", pm("psnr_ema")),
+        "Early stop [iteration]": [c + i for c, i in zip(with_gap("psnr_es", pm("psnr_es")), es_iter)],
+        "Oracle (diagnostic)": pm("psnr_best_oracle"),
     })
-    align = ("left", "right", "right", "right", "right", "left", "right", "right")
+    align = ("left", "right", "right", "right", "right", "left", "right", "right", "right", "right")
     return "\n".join(lines) + "\n" + show.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
 def _num(v: Any, nd: int = 4) -> float | None:
     """A JSON-safe rounded float (NaN -> None)."""
-    if v is None:
+    if v is None or pd.isna(v):
         return None
-    v = float(v)
-    return None if math.isnan(v) else round(v, nd)
+    return round(float(v), nd)
 
 
 def summary(metrics: pd.DataFrame, table: pd.DataFrame, profile: str) -> dict[str, Any]:
@@ -122,6 +143,9 @@ def summary(metrics: pd.DataFrame, table: pd.DataFrame, profile: str) -> dict[st
         "profile": profile,
         "n_fits": int(len(metrics)),
         "table1_mean_psnr": _num(avg["psnr_mean"]),
+        "table1_mean_psnr_ema": _num(avg["psnr_ema_mean"]),
+        "table1_mean_psnr_es": _num(avg["psnr_es_mean"]),
+        "table1_mean_psnr_oracle": _num(avg["psnr_best_oracle_mean"]),
         "table1_paper_mean_psnr": _num(avg["paper_psnr"]),
         "table1_mean_delta_vs_paper": _num(avg["delta_db"]) if profile == PAPER_PROFILE else None,
         "table1": {im: _num(v) for im, v in per_image["psnr_mean"].items() if not math.isnan(v)},
