@@ -151,5 +151,6 @@ def test_parity_study_writes_the_tables_and_reuses_its_fits(tmp_path):
 
 def test_parity_refuses_cuda_only_modes_on_a_cpu(tmp_path):
     r = run_parity("--device", "cpu", "--modes", "tf32-graph", "--out", str(tmp_path / "out"))
-    assert r.returncode == 2 and r.stderr.strip() == "parity: --modes tf32-graph exist only on CUDA (give --device cuda)"
+    assert r.returncode == 2
+    assert r.stderr.strip() == "parity: --modes tf32-graph exist only on CUDA (give --device cuda)"
     assert not (tmp_path / "out").exists()
