@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= quick
 CORES ?= all
-SNAKEMAKE_PROFILE ?= workflow/profiles/local
+SNAKEMAKE_PROFILE ?= workflow/profiles/default
 PY := $(VENV)/bin/python
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 reproduce: setup
-	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=$(PROFILE)
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile $(SNAKEMAKE_PROFILE) --config profile=$(PROFILE)
 	@echo "results in results/$(PROFILE)/ (table1.md, figure7.png, metrics.csv)"
 
 test: unit pipeline-ci regression report-ci
@@ -39,7 +39,7 @@ unit: setup
 	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider
 
 pipeline-ci: setup
-	$(BIN)/snakemake --cores $(CORES) --profile $(SNAKEMAKE_PROFILE) --config profile=ci
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile $(SNAKEMAKE_PROFILE) --config profile=ci
 
 # The HTML report of the ci run must contain the table and the figures.
 report-ci: setup

@@ -1,5 +1,6 @@
 """DVC: `dvc exp run -S profile=ci` switches the profile, metrics/plots show, and push -> fresh clone -> pull
-gives byte-identical data and results (with a real local remote directory)."""
+gives byte-identical data and results (with a real local remote directory); the fetch stage honours the
+config's data_mirror; dvc.yaml tracks the whole config."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ pytestmark = pytest.mark.pipeline
 BIN = Path(sys.executable).parent
 
 
-def run(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, mirror_env: bool = True, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with this venv first on PATH; DIP_DATA_MIRROR set to the mirror, or removed."""
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DIP_DATA_MIRROR": str(MIRROR),
            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, **kw)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    if not mirror_env:
+        del env["DIP_DATA_MIRROR"]
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    assert not check or r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
 
 
@@ -33,12 +37,11 @@ def tree_hashes(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """The working tree's tracked files in a new git repository, with a smaller ci task list."""
+def git_project(work: Path, edit=lambda cfg: None) -> Path:
+    """The working tree's files (tracked and untracked, not ignored) in a new git repository at ``work``, with
+    a smaller ci task list and ``edit`` applied to the config."""
     if not (MIRROR / "table1").is_dir():
         pytest.skip(f"no data mirror at {MIRROR} (set DIP_DATA_MIRROR)")
-    work = tmp_path_factory.mktemp("dvc") / "proj"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.split()
     for f in files:
@@ -47,11 +50,41 @@ def project(tmp_path_factory) -> Path:
             shutil.copy2(ROOT / f, work / f)
     cfg = yaml.safe_load((work / "config/config.yaml").read_text())
     cfg["tasks"]["table1"]["images"] = ["house", "barbara"]  # keep the test short: 2 images + kate
+    edit(cfg)
     (work / "config/config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     run(["git", "init", "-q"], work)
     run(["git", "add", "-A"], work)
     run(["git", "commit", "-qm", "test project"], work)
     return work
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return git_project(tmp_path_factory.mktemp("dvc") / "proj")
+
+
+def test_dvc_tracks_the_whole_config_and_the_fetch_stage_reads_data_mirror():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert {"config/config.yaml": None} in stages["reproduce"]["params"]  # no key list: every key
+    assert {"config/config.yaml": ["data_mirror", "manifest"]} in stages["fetch"]["params"]
+
+
+@pytest.mark.parametrize("mirror_ok", [True, False])
+def test_fetch_stage_takes_the_mirror_from_the_config(tmp_path, mirror_ok):
+    # DIP_DATA_MIRROR is unset and the machine may be offline: the files can only come from data_mirror.
+    mirror = MIRROR if mirror_ok else tmp_path / "empty_mirror"
+    mirror.mkdir(exist_ok=True)
+    work = git_project(tmp_path / "proj", lambda c: c.update(data_mirror=str(mirror)))
+    r = run(["dvc", "repro", "fetch"], work, mirror_env=False, check=mirror_ok)
+    log = (work / "results/quick/logs/fetch.log").read_text()
+    if mirror_ok:
+        assert f"data/raw/fig7/kate.png: fetched from {mirror}/fig7/kate.png" in log, log
+        assert tree_hashes(work / "data/raw") == {rel: h for rel, h in tree_hashes(MIRROR).items()
+                                                  if rel.startswith(("table1/", "fig7/"))}
+    else:
+        assert r.returncode != 0
+        assert f"14 file(s) missing from the data mirror {mirror}" in log, log
+        assert not (work / "data/raw").exists() or not any((work / "data/raw").rglob("*.png"))
 
 
 def test_exp_run_switches_profile_and_push_pull_round_trips(project: Path, tmp_path: Path):
@@ -68,6 +101,7 @@ def test_exp_run_switches_profile_and_push_pull_round_trips(project: Path, tmp_p
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "-d", "local", str(remote)], project)
     run(["git", "add", "-A"], project)
+    assert "dvc.lock" in run(["git", "status", "--porcelain"], project).stdout  # not ignored: committed with results
     run(["git", "commit", "-qm", "ci results"], project)
     run(["dvc", "push"], project)
     assert any(remote.rglob("*")), "the remote received nothing"

@@ -1,4 +1,5 @@
-"""The Snakemake workflow: lint, the DAG each profile plans, and config errors caught before anything runs."""
+"""The Snakemake workflow: lint, the default profile, the DAG each profile plans, and config errors caught
+before anything runs (one line naming the key)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,36 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def test_lint_is_clean():
+RULES = ("fetch", "mask", "fit", "report", "figure7")
+SOFTWARE_LINT = "Specify a conda environment or container for each rule."
+
+
+def test_lint_reports_nothing_but_the_deliberately_missing_conda_envs():
+    # The rules run `sys.executable -m dip.cli`, the Python that runs Snakemake, so a conda: env would never be
+    # used (README, "Software environment"); every other lint must stay clean.
     r = snakemake("--lint")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "Congratulations, your workflow is in a good condition!" in r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    lints = re.findall(r"^    \* (.+?):?$", out, re.M)
+    assert lints == [SOFTWARE_LINT] * len(RULES), out
+    assert sorted(re.findall(r"^Lints for rule (\w+) ", out, re.M)) == sorted(RULES), out
+    assert "Lints for snakefile" not in out
+
+
+def test_no_conda_directive_is_left():
+    sources = [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
+    assert len(sources) == 5
+    assert not [f.name for f in sources if re.search(r"^\s*conda:", f.read_text(), re.M)]
+
+
+def test_default_profile_is_picked_up_without_profile_flag():
+    r = snakemake("-n", "--forceall", "--config", "profile=ci")
+    assert r.returncode == 0, r.stderr
+    assert "Using workflow specific profile workflow/profiles/default" in r.stderr
+    settings = yaml.safe_load((ROOT / "workflow/profiles/default/config.yaml").read_text())
+    assert settings["cores"] == "all" and settings["rerun-incomplete"] and settings["printshellcmds"]
+    assert settings["retries"] >= 1 and settings["show-failed-logs"]
+    # printshellcmds comes from the profile: the dry run prints the commands without -p
+    assert " fit --image " in r.stdout
 
 
 @pytest.mark.parametrize("profile, seeds", [("paper", 1), ("quick", 2), ("ci", 2)])
@@ -66,7 +93,7 @@ def _config_copy(tmp_path: Path, edit) -> Path:
     """A copy of the project (symlinked code) with an edited config, for error tests."""
     work = tmp_path / "proj"
     work.mkdir()
-    for name in ("Snakefile", "workflow", "src"):
+    for name in ("workflow", "src"):
         (work / name).symlink_to(ROOT / name)
     (work / "config").mkdir()
     for f in (ROOT / "config").iterdir():
@@ -78,20 +105,48 @@ def _config_copy(tmp_path: Path, edit) -> Path:
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda c: c.update(profil="ci"), "Additional properties are not allowed ('profil' was unexpected)"),
-    (lambda c: c["tasks"]["table1"]["images"].append("lenna"), "unknown image 'lenna'"),
-    (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(iteratons=5), "unknown preset key"),
-    (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(iterations=0), "must be a positive integer"),
-    (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(lr=0), "must be a positive finite number"),
-    (lambda c: c["profiles"]["ci"].update(seeds=[]), "should be non-empty"),
-    (lambda c: c["profiles"]["ci"].update(cuda_graph="yes"), "'yes' is not one of ['auto', True, False]"),
+    (lambda c: c.update(profil="ci"),
+     "config/config.yaml: Additional properties are not allowed ('profil' was unexpected)"),
+    (lambda c: c["tasks"]["table1"].pop("drop"),
+     "config/config.yaml: tasks.table1: mask: bernoulli needs drop (the fraction of pixels dropped, 0 < drop < 1)"),
+    (lambda c: c["tasks"]["table1"]["images"].append("lenna"), "config: tasks.table1: unknown image 'lenna'"),
+    (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(iteratons=5),
+     "config: profiles.ci.overrides.table1: override iteratons: unknown preset key (known: "),
+    (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(iterations=0),
+     "config: profiles.ci.overrides.table1: --iterations: must be a positive integer, got 0"),
+    (lambda c: c["profiles"]["ci"]["overrides"]["table1"].update(lr=0),
+     "config: profiles.ci.overrides.table1: --lr: must be a positive finite number, got 0"),
+    (lambda c: c["profiles"]["ci"].update(seeds=[]), "config/config.yaml: profiles.ci.seeds: [] should be non-empty"),
+    (lambda c: c["profiles"]["ci"].update(cuda_graph="yes"),
+     "config/config.yaml: profiles.ci.cuda_graph: 'yes' is not one of ['auto', True, False]"),
 ])
-def test_bad_config_fails_before_anything_runs(tmp_path, edit, message):
+def test_bad_config_fails_before_anything_runs_with_one_line(tmp_path, edit, message):
     work = _config_copy(tmp_path, edit)
     r = snakemake("-n", "--config", "profile=ci", cwd=work)
     assert r.returncode != 0
-    assert message in r.stdout + r.stderr
+    lines = (r.stdout + r.stderr).splitlines()
+    assert message in lines[[i for i, line in enumerate(lines) if " in file " in line][0] + 1], lines
+    assert "Failed validating" not in r.stdout + r.stderr  # no dump of the schema and the instance
     assert not (work / "results").exists()
+
+
+def test_schema_defaults_fill_in_optional_keys(tmp_path):
+    # cuda_graph (auto) and crop_at ({}) have defaults in workflow/schemas/config.schema.yaml
+    work = _config_copy(tmp_path, lambda c: [p.pop(k, None) for p in c["profiles"].values()
+                                               for k in ("cuda_graph", "crop_at")])
+    r = snakemake("-n", "--forceall", "--config", "profile=ci", cwd=work)
+    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    assert r.returncode == 0 and len(fits) == 24, r.stderr
+    assert all("--cuda-graph auto " in f and "--crop-at" not in f for f in fits)
+
+
+def test_per_task_values_come_from_the_config(tmp_path):
+    work = _config_copy(tmp_path, lambda c: c["tasks"]["table1"].update(images=["barbara"]))  # figure7 needs it
+    r = snakemake("-n", "--forceall", "--config", "profile=ci", cwd=work)
+    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    assert r.returncode == 0 and len(fits) == 4, r.stderr
+    assert sum("--dataset table1 " in f and "--preset table1 " in f and "table1/barbara.png" in f for f in fits) == 2
+    assert sum("--dataset fig7 " in f and "--preset fig7_text " in f for f in fits) == 2
 
 
 def test_unknown_profile_is_named():

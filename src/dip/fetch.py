@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 from PIL import Image
 
+from dip import schemas
 from dip.errors import DipError
 from dip.io import remove_stale_temps, sha256_file, temp_prefix
 
@@ -32,7 +33,6 @@ MIRROR_ENV = "DIP_DATA_MIRROR"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_S = 30.0
 MAX_BYTES = 64 << 20  # a download larger than this (or than the entry's `bytes`) is cut off and refused
-FILE_KEYS = {"url", "fallback_url", "sha256", "size", "mode", "bytes"}
 LAYOUT = "<mirror>/<dataset>/<name>.png (e.g. <mirror>/table1/barbara.png)"
 _DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # writing data/raw failed: not the source's fault
 
@@ -47,19 +47,18 @@ class Refused(Exception):
 
 # --------------------------------------------------------------------------------------------- manifest
 
-def _plain_name(name: object) -> bool:
-    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
-            and "\0" not in name and not name.startswith("."))
-
-
 def url_allowed(url: str) -> bool:
-    """HTTPS anywhere; plain HTTP only to a loopback host (local test servers)."""
+    """HTTPS anywhere; plain HTTP only to a loopback host (local test servers). Checks redirects at run time."""
     parts = urlsplit(url)
     return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
 
 
 def load_manifest(path: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]]]:
-    """Read and validate the manifest; return ``{dataset: {name: entry}}``. Errors name the manifest file."""
+    """Read the manifest and validate it against ``dip/schemas/datasets.yaml``; return ``{dataset: {name: entry}}``.
+
+    Errors are one line naming the manifest file and the dotted key. Entries get ``fallback_url`` and ``bytes``
+    (None) when they omit them.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -67,50 +66,13 @@ def load_manifest(path: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]
         raise DipError(path, "no such manifest file") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise DipError(path, f"cannot read the manifest ({str(e).splitlines()[0]})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict) or not raw["datasets"]:
-        raise DipError(path, "expected a mapping with a non-empty 'datasets' mapping")
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for ds, spec in raw["datasets"].items():
-        where = f"datasets.{ds}"
-        if not _plain_name(ds):
-            raise DipError(path, f"{where}: dataset names must be plain names (no '/', '\\', '..'), got {ds!r}")
-        files = spec.get("files") if isinstance(spec, dict) else None
-        if not isinstance(files, dict) or not files:
-            raise DipError(path, f"{where}: expected a non-empty 'files' mapping")
-        out[ds] = {}
-        for name, e in files.items():
-            out[ds][str(name)] = _check_entry(path, f"{where}.files.{name}", name, e)
-    return out
-
-
-def _check_entry(path: Path, where: str, name: object, e: object) -> dict[str, Any]:
-    def bad(problem: str) -> DipError:
-        return DipError(path, f"{where}: {problem}")
-
-    if not _plain_name(name):
-        raise bad(f"file names must be plain names (no '/', '\\', '..'), got {name!r}")
-    if not isinstance(e, dict):
-        raise bad("expected a mapping with url, sha256, size, mode")
-    if unknown := set(e) - FILE_KEYS:
-        raise bad(f"unknown key(s) {sorted(unknown)}; allowed: {sorted(FILE_KEYS)}")
-    for key in ("url", "fallback_url"):
-        url = e.get(key)
-        if url is None and key == "fallback_url":
-            continue
-        if not isinstance(url, str) or not url_allowed(url):
-            raise bad(f"{key} must be an https:// URL (http:// only for loopback hosts), got {url!r}")
-    sha = e.get("sha256")
-    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-        raise bad(f"sha256 must be 64 lowercase hex digits, got {sha!r}")
-    size = e.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)):
-        raise bad(f"size must be [width, height] in pixels, got {size!r}")
-    if e.get("mode") not in ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"):
-        raise bad(f"mode must be a Pillow mode such as L or RGB, got {e.get('mode')!r}")
-    nbytes = e.get("bytes")
-    if nbytes is not None and not (type(nbytes) is int and nbytes > 0):
-        raise bad(f"bytes must be a positive integer, got {nbytes!r}")
-    return {"fallback_url": None, "bytes": None, **e}
+    error = schemas.first_error(raw, "datasets")
+    if error is not None:
+        where = schemas.path_of(error)
+        raise DipError(path, f"{where}: {schemas.problem(error)}" if where else schemas.problem(error))
+    return {str(ds): {str(name): {"fallback_url": None, "bytes": None, **entry}
+                      for name, entry in spec["files"].items()}
+            for ds, spec in raw["datasets"].items()}
 
 
 def expected_files(manifest: dict[str, dict[str, dict[str, Any]]], datasets: list[str] | None = None) -> list[str]:

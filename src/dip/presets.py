@@ -1,28 +1,24 @@
 """Named hyperparameter sets (``presets.yaml``) and their validation.
 
 The presets file is data: the CLI and the pipeline read it, overrides replace single keys, and every value is
-checked here so a bad flag or config value fails before any work starts.
+checked against the JSON Schema ``dip/schemas/presets.yaml`` so a bad flag or config value fails before any
+work starts, with one line naming the key.
 """
 
 from __future__ import annotations
 
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dip import schemas
 from dip.errors import DipError
 
+SCHEMA = schemas.load("presets")  # dip/schemas/presets.yaml: the one definition of a valid preset
+KEYS = frozenset(SCHEMA["properties"])
 _LISTS = ("n_down", "n_up", "n_skip")
-_POSITIVE_INT = ("input_depth", "k_down", "k_up", "k_skip", "iterations", "eval_every", "max_backtracks",
-                 "es_patience")
-_FRACTION = ("ema_weight", "es_alpha")  # in (0, 1)
-_POSITIVE_FLOAT = ("lr", "input_scale", "backtrack_db")
-_CHOICES = {"input_kind": ("noise", "meshgrid"), "upsample": ("nearest", "bilinear")}
-KEYS = frozenset(("description", "reg_noise_std", *_LISTS, *_POSITIVE_INT, *_POSITIVE_FLOAT, *_FRACTION,
-                  *_CHOICES))
 
 
 def load_presets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -62,33 +58,22 @@ def resolve(name: str, overrides: dict[str, Any] | None = None, path: str | Path
 
 
 def validate(p: dict[str, Any], name: str) -> None:
-    """Raise DipError for a missing or out-of-range value."""
-    missing = sorted(KEYS - {"description"} - p.keys())
-    if missing:
-        raise DipError(f"preset {name}", f"missing keys: {', '.join(missing)}")
-    for key in _POSITIVE_INT:
-        v = p[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise DipError(f"--{key.replace('_', '-')}", f"must be a positive integer, got {v!r}")
-    for key in _POSITIVE_FLOAT:
-        v = p[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise DipError(f"--{key.replace('_', '-')}", f"must be a positive finite number, got {v!r}")
-    for key in _FRACTION:
-        v = p[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
-            raise DipError(f"--{key.replace('_', '-')}", f"must be a number between 0 and 1 (exclusive), got {v!r}")
-    v = p["reg_noise_std"]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise DipError("--reg-noise-std", f"must be a finite number >= 0, got {v!r}")
-    for key, choices in _CHOICES.items():
-        if p[key] not in choices:
-            raise DipError(f"--{key.replace('_', '-')}", f"must be one of {', '.join(choices)}, got {p[key]!r}")
-    lists = [p[k] for k in _LISTS]
-    for key, v in zip(_LISTS, lists):
-        if not isinstance(v, list) or not v or not all(isinstance(c, int) and c >= 0 for c in v):
-            raise DipError(f"preset {name}: {key}", f"must be a non-empty list of channel counts, got {v!r}")
-    if len({len(v) for v in lists}) != 1:
+    """Raise DipError (one line naming the key) unless ``p`` satisfies the preset schema."""
+    error = schemas.first_error(p, "presets")
+    if error is not None:
+        raise DipError(*_describe(error, p, name))
+    if len({len(p[k]) for k in _LISTS}) != 1:  # the one rule JSON Schema cannot state
         raise DipError(f"preset {name}", "n_down, n_up and n_skip must have the same length")
-    if 0 in p["n_down"] or 0 in p["n_up"]:
-        raise DipError(f"preset {name}", "n_down and n_up need at least one channel per scale")
+
+
+def _describe(error: schemas.ValidationError, p: dict[str, Any], name: str) -> tuple[str, str]:
+    """(subject, problem) of a schema violation: a flag name for scalar keys, ``preset NAME: key`` for lists."""
+    if error.validator == "required":
+        return f"preset {name}", f"missing keys: {', '.join(sorted(set(SCHEMA['required']) - p.keys()))}"
+    if error.validator == "additionalProperties":
+        unknown = ", ".join(sorted(p.keys() - KEYS))
+        return f"preset {name}", f"unknown key(s) {unknown} (known: {', '.join(sorted(KEYS))})"
+    key = str(error.absolute_path[0])
+    if len(error.absolute_path) == 1 and key not in (*_LISTS, "description"):
+        return f"--{key.replace('_', '-')}", schemas.problem(error)
+    return f"preset {name}: {schemas.path_of(error)}", schemas.problem(error)

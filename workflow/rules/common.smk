@@ -42,7 +42,7 @@ def crop_flags(task):
     """--crop (and --crop-at for tasks with a placed window) for reduced profiles; nothing for paper."""
     if not PROF["crop"]:
         return ""
-    at = PROF.get("crop_at", {}).get(task)
+    at = PROF["crop_at"].get(task)  # the schema's default is {}
     return f"--crop {PROF['crop']}" + (f" --crop-at {at[0]},{at[1]}" if at else "")
 
 
@@ -74,7 +74,7 @@ def override_flags(task):
 
 
 def mirror_flag():
-    m = config.get("data_mirror")
+    m = config["data_mirror"]  # the schema's default is null
     return f"--mirror {shlex.quote(m)}" if m else ""  # else dip fetch reads $DIP_DATA_MIRROR, or downloads
 
 
@@ -98,7 +98,7 @@ def fit_inputs(wc):
 
 def cuda_graph_flag():
     """The profile's cuda_graph (auto, true or false in YAML) as the value of dip fit --cuda-graph."""
-    value = PROF.get("cuda_graph", "auto")
+    value = PROF["cuda_graph"]  # the schema's default (auto) fills it in
     return value if value == "auto" else ("on" if value else "off")
 
 

@@ -8,8 +8,6 @@ rule fetch:
         dip=DIP,
         manifest=config["manifest"],
         mirror=mirror_flag(),
-    conda:
-        "../../environment.yml"
     log:
         f"{OUT}/logs/fetch.log",
     localrule: True

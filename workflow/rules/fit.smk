@@ -9,8 +9,6 @@ rule mask:
     params:
         dip=DIP,
         drop=lambda wc: mask_task(wc.image)["drop"],
-    conda:
-        "../../environment.yml"
     log:
         f"{OUT}/logs/mask/{{image}}_seed{{seed}}.log",
     localrule: True
@@ -29,8 +27,8 @@ rule fit:
     params:
         dip=DIP,
         out=lambda wc, output: str(Path(output.metrics).parent),
-        dataset=lambda wc: config["tasks"][wc.task]["dataset"],
-        preset=lambda wc: config["tasks"][wc.task]["preset"],
+        dataset=lookup(dpath="tasks/{task}/dataset", within=config),
+        preset=lookup(dpath="tasks/{task}/preset", within=config),
         overrides=lambda wc: override_flags(wc.task),
         crop=lambda wc: crop_flags(wc.task),
         precision=PROF["precision"],
@@ -42,8 +40,6 @@ rule fit:
     threads: PROF["threads"]
     resources:
         **fit_resources(),
-    conda:
-        "../../environment.yml"
     log:
         f"{OUT}/logs/fit/{{task}}_{{image}}_seed{{seed}}.log",
     benchmark:

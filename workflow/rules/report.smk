@@ -17,8 +17,6 @@ rule report:
         fits=lambda wc, input: " ".join(str(Path(m).parent) for m in input.metrics),
         profile=PROFILE,
         outdir=lambda wc, output: str(Path(output.metrics).parent),
-    conda:
-        "../../environment.yml"
     log:
         f"{OUT}/logs/report.log",
     localrule: True
@@ -38,8 +36,6 @@ rule figure7:
         profile=PROFILE,
         kate=lambda wc, input: str(Path(input.kate).parent),
         barbara=lambda wc, input: str(Path(input.barbara).parent),
-    conda:
-        "../../environment.yml"
     log:
         f"{OUT}/logs/figure7.log",
     localrule: True
