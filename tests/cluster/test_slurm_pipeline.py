@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slurm
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-LOCAL_PROFILE = ROOT / "workflow" / "profiles" / "local"
+LOCAL_PROFILE = ROOT / "workflow" / "profiles" / "default"
 MIRROR = Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
 TIMEOUT = 300  # s for one Snakemake or DVC run; each takes 45-120 s here, mostly the plugin's poll intervals
 
@@ -76,7 +76,7 @@ def subset_config(images: dict[str, list[str]], iterations: int | None = None, c
 def linked_copy(work: Path, cfg: dict) -> Path:
     """A working copy for Snakemake: code symlinked to this checkout, its own config/, data/ and results/."""
     work.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "src"):
+    for name in ("workflow", "src"):
         (work / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "config", work / "config")
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -125,7 +125,7 @@ def env_for(cluster: SlurmCluster) -> dict[str, str]:
 
 def local_run(spawn, work: Path, env: dict[str, str], *targets: str) -> Background:
     """The same work with the local profile on one core, in the background (the reference)."""
-    cmd = [sys.executable, "-m", "snakemake", "--profile", str(LOCAL_PROFILE), "--cores", "1",
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(LOCAL_PROFILE), "--cores", "1",
            "--config", "profile=ci", "--", *targets]  # fmt: skip
     return spawn(cmd, work / "snakemake.out", cwd=work, env=env)
 
@@ -173,7 +173,7 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
     needs_mirror(SUBSET)
     cfg = subset_config(SUBSET)
     # A copy of the repository's SLURM profile with a quick first status check: `dvc repro` passes Snakemake
-    # one --profile (params.yaml: snakemake_profile), so the test's poll interval has to live in a profile.
+    # one --workflow-profile (params.yaml: snakemake_profile), so the test's poll interval has to live in a profile.
     profile = {**yaml.safe_load((PROFILE / "config.yaml").read_text()), **FAST_POLL}
     proj = git_copy(tmp_path / "dvc", cfg, profile)
     env = env_for(slurm_cluster)
@@ -191,7 +191,7 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
     assert params == {"profile": "ci", "snakemake_profile": "slurm-test-profile"}, params
     lock = yaml.safe_load((proj / "dvc.lock").read_text())
     assert lock["stages"]["reproduce"]["cmd"] == (
-        "snakemake --cores all --profile slurm-test-profile --config profile=ci"
+        "snakemake --cores all --workflow-profile slurm-test-profile --config profile=ci"
     ), lock["stages"]["reproduce"]
     jobs = submitted(log)
     records = slurm_cluster.sacct(jobs)
@@ -250,7 +250,7 @@ def test_fit_killed_at_time_limit_is_retried_and_resumes(slurm_cluster: SlurmClu
     target = str(fit / "metrics.json")
     reference = local_run(spawn, linked_copy(tmp_path / "local", cfg), env, target)  # uninterrupted
 
-    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), *FAST_POLL_ARGS,
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(PROFILE), *FAST_POLL_ARGS,
            "--config", "profile=ci", "--", target]  # fmt: skip
     run = spawn(cmd, tmp_path / "snakemake.out", cwd=work, env=env)
 
