@@ -1,7 +1,7 @@
 """Do the fast modes give the reference's results?  PSNR of real fits, reference mode vs each fast mode.
 
-    .venv/bin/python benchmarks/parity.py                       # ci profile, 4 images x 3 seeds, bf16-cl + fp32-cl
-    .venv/bin/python benchmarks/parity.py --images barbara house --seeds 0 --modes bf16-cl
+    .venv/bin/python -m benchmarks.parity                       # ci profile, 4 images x 3 seeds, bf16-cl + fp32-cl
+    .venv/bin/python -m benchmarks.parity --images barbara house --seeds 0 --modes bf16-cl
 
 Each fit is the pipeline's own: :func:`dip.fit.run_fit` with the profile's crop, overrides and threads from
 config/config.yaml, on images from the data mirror (``$DIP_DATA_MIRROR`` or ../shared/data) with a
@@ -24,20 +24,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import make_mask, project_config, table1_image
+from benchmarks.modes import FIT_MODES, MODES
 
-from common import make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
-
-MODES = {  # name -> (precision, memory_format, cuda_graph); the reference is eager
-    "fp32": ("fp32", "contiguous", "off"),
-    "fp32-cl": ("fp32", "channels_last", "off"),
-    "bf16": ("bf16", "contiguous", "off"),
-    "bf16-cl": ("bf16", "channels_last", "off"),
-    "tf32": ("tf32", "contiguous", "off"),  # CUDA only, as are the -graph modes
-    "tf32-cl": ("tf32", "channels_last", "off"),
-    "fp32-graph": ("fp32", "contiguous", "on"),
-    "tf32-graph": ("tf32", "contiguous", "on"),
-    "bf16-cl-graph": ("bf16", "channels_last", "on"),
-}
 REFERENCE = "fp32"
 THRESHOLD_DB = 0.2
 
@@ -47,7 +36,8 @@ def one_fit(job: dict[str, Any]) -> dict[str, Any]:
     from dip.fit import FitRequest, run_fit
     from dip.presets import resolve
 
-    precision, memory_format, cuda_graph = MODES[job["mode"]]
+    mode = MODES[job["mode"]]
+    precision, memory_format, cuda_graph = mode.precision, mode.memory_format, mode.cuda_graph
     req = FitRequest(image=Path(job["image"]), mask=Path(job["mask"]), gt=Path(job["image"]),
                      out=Path(job["out"]), preset="table1", params=resolve("table1", job["overrides"]),
                      seed=job["seed"], device=job["device"], threads=job["threads"], precision=precision,
@@ -82,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--profile", default="ci", help="profile of config/config.yaml (crop, overrides, threads)")
     ap.add_argument("--images", nargs="+", default=["barbara", "boat", "house", "peppers"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--modes", nargs="+", default=["bf16-cl", "fp32-cl"], choices=sorted(set(MODES) - {REFERENCE}))
+    ap.add_argument("--modes", nargs="+", default=["bf16-cl", "fp32-cl"], choices=sorted(set(FIT_MODES) - {REFERENCE}))
     ap.add_argument("--data", type=Path, help="data mirror with table1/<name>.png (default: $DIP_DATA_MIRROR "
                                                "or ../shared/data)")
     ap.add_argument("--jobs", type=int, default=2, help="fits run side by side (each with the profile's threads)")
