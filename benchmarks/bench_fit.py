@@ -1,12 +1,13 @@
 """Seconds per training iteration of the Table 1 network, per execution mode, with FLOP rates and memory.
 
-    .venv/bin/python benchmarks/bench_fit.py --sizes 256 512 --threads 2        # CPU (default sizes)
-    python benchmarks/bench_fit.py --device cuda                                 # GPU (TFLOP/s, cudnn.benchmark)
-    .venv/bin/python benchmarks/bench_fit.py --quick                             # smoke run (seconds)
+    .venv/bin/python -m benchmarks.bench_fit --sizes 256 512 --threads 2        # CPU (default sizes)
+    python -m benchmarks.bench_fit --device cuda                                 # GPU (TFLOP/s, cudnn.benchmark)
+    .venv/bin/python -m benchmarks.bench_fit --quick                             # smoke run (seconds)
 
 One iteration is exactly the fit's: :meth:`dip.fit.Fit.iterate` on a real :class:`dip.fit.Fit` (z + noise,
 forward under the mode's autocast, masked MSE, backward, Adam step) on a synthetic grayscale image with a 50%
-mask; evaluation never falls inside a timed iteration.
+mask; evaluation never falls inside a timed iteration (:mod:`benchmarks.worker`). The modes are
+:data:`benchmarks.modes.MODES`.
 
 Each mode runs in its own worker process (so its peak resident memory, ``ru_maxrss``, is its own), but the
 workers take turns: the parent asks each for one iteration in round-robin, reversing the order every round,
@@ -22,207 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-PROTO = "@@"  # prefix of the worker's protocol lines on stdout (anything else printed there is ignored)
-import common  # noqa: E402,F401  (puts the checkout's src/ on the path)
+from benchmarks.modes import DEFAULT_MODES, MODES, REFERENCE, STOCK, check_mode, mode_of
+from benchmarks.worker import Child
 
 
-@dataclass(frozen=True)
-class Mode:
-    """One way of running the same fit."""
-
-    name: str
-    precision: str  # fp32 | tf32 | bf16: the FitRequest precision (bf16 = autocast)
-    memory_format: str  # contiguous | channels_last
-    compile: bool = False
-    graph: bool = False  # CUDA graph replay of forward + backward (dip fit --cuda-graph on)
-    env: tuple[tuple[str, str], ...] = ()  # environment of the mode's worker
-
-    @property
-    def dtype(self) -> str:
-        """The GEMM peak this mode is compared with."""
-        return self.precision
-
-
-MODES = {m.name: m for m in (
-    Mode("fp32", "fp32", "contiguous"),  # the reference: fp32, NCHW, eager
-    # The same with glibc's allocator left as it is (runtime.keep_freed_memory off): fp32 NCHW eager as PyTorch
-    # runs it out of the box, i.e. the issue's "straightforward implementation" on a CPU.
-    Mode("fp32-stock", "fp32", "contiguous", env=(("DIP_MALLOC_TUNE", "0"),)),
-    Mode("fp32-cl", "fp32", "channels_last"),
-    Mode("bf16", "bf16", "contiguous"),
-    Mode("bf16-cl", "bf16", "channels_last"),
-    Mode("fp32-cl-compile", "fp32", "channels_last", compile=True),
-    Mode("bf16-cl-compile", "bf16", "channels_last", compile=True),
-    Mode("tf32", "tf32", "contiguous"),  # CUDA only
-    Mode("tf32-cl", "tf32", "channels_last"),  # CUDA only
-    Mode("tf32-compile", "tf32", "contiguous", compile=True),  # CUDA only
-    Mode("fp32-graph", "fp32", "contiguous", graph=True),  # CUDA only, as are all -graph modes
-    Mode("tf32-graph", "tf32", "contiguous", graph=True),
-    Mode("tf32-cl-graph", "tf32", "channels_last", graph=True),
-    Mode("bf16-cl-graph", "bf16", "channels_last", graph=True),
-)}
-REFERENCE = "fp32"  # fp32, NCHW, eager (no CUDA graph): what the authors' code does
-STOCK = "fp32-stock"  # when benchmarked, a second speed-up column is against it
-
-
-def mode_of(spec: str) -> tuple[Mode, dict[str, str]]:
-    """``NAME[@VAR=VALUE...]``: a mode, plus environment variables for its worker (A/B of env settings,
-    e.g. ``bf16-cl@DIP_MALLOC_TUNE=0`` for glibc's default allocator behaviour)."""
-    name, *env = spec.split("@")
-    if name not in MODES or not all("=" in e for e in env):
-        raise argparse.ArgumentTypeError(f"unknown mode {spec!r} (known: {', '.join(MODES)}; add @VAR=VALUE)")
-    return MODES[name], {**dict(MODES[name].env), **dict(e.split("=", 1) for e in env)}
-
-
-def check_mode(spec: str) -> str:
-    """argparse type: a valid mode spec, kept as given."""
-    mode_of(spec)
-    return spec
-
-
-DEFAULT_MODES = {
-    # torch.compile is left out on CPU: 70-150 s of compilation per size, then 0.83-0.89x of eager
-    # (docs/performance.md).
-    "cpu": ["fp32-stock", "fp32", "fp32-cl", "bf16", "bf16-cl"],
-    "cuda": ["fp32", "fp32-cl", "tf32", "tf32-cl", "bf16-cl", "fp32-graph", "tf32-graph", "tf32-cl-graph",
-             "bf16-cl-graph"],
-}
-
-
-# ------------------------------------------------------------------------------------------ worker process
-class Worker:
-    """Runs in a child process: one Fit in one mode, one iteration per ``step`` command."""
-
-    def __init__(self, mode: Mode, device: str, threads: int, preset: str, overrides: dict[str, Any],
-                 workdir: Path):
-        self.mode, self.device, self.threads, self.workdir = mode, device, threads, workdir
-        self.preset, self.overrides = preset, overrides
-
-    def setup(self, size: int, warmup: int) -> dict[str, Any]:
-        from dip import runtime
-        from dip.fit import Fit, FitRequest
-        from dip.presets import resolve
-
-        self.fit = None  # free the previous size's fit first
-        if self.device == "cuda":
-            torch.cuda.empty_cache()
-        image, mask = synthetic_inputs(self.workdir, size)
-        params = resolve(self.preset, {**self.overrides, "eval_every": 10**9})  # no evaluation in timed iterations
-        req = FitRequest(image=image, mask=mask, out=self.workdir / f"out-{self.mode.name}", preset=self.preset,
-                         params=params, seed=0, device=self.device, threads=self.threads,
-                         precision=self.mode.precision, memory_format=self.mode.memory_format,
-                         cuda_graph="on" if self.mode.graph else "off")
-        t0 = time.perf_counter()
-        self.fit = Fit(req, progress=False)
-        self.fit.setup()
-        if self.mode.compile:
-            self.fit.net = torch.compile(self.fit.net, dynamic=False)
-        self.bar = runtime.progress(10**9, 0, False, "bench")
-        self.it = 1
-        if self.fit.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.fit.device)
-        warm = [self.step()["s"] for _ in range(warmup)]
-        return {"setup_s": time.perf_counter() - t0, "warmup_s": warm}
-
-    def step(self) -> dict[str, Any]:
-        from dip import runtime
-
-        runtime.synchronize(self.fit.device)
-        t0 = time.perf_counter()
-        self.fit.iterate(self.it, 10**9, self.bar)
-        runtime.synchronize(self.fit.device)
-        self.it += 1
-        return {"s": time.perf_counter() - t0}
-
-    def memory(self) -> dict[str, Any]:
-        out = {"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB on Linux
-        if self.fit.device.type == "cuda":
-            out["cuda_max_mb"] = torch.cuda.max_memory_allocated(self.fit.device) / 2**20
-        return out
-
-
-def worker_main(spec: dict[str, Any]) -> None:
-    """Serve commands from stdin: ``setup SIZE WARMUP``, ``step``, ``memory``, ``quit``."""
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # anything else the libraries print goes to stderr
-    w = Worker(mode_of(spec["mode"])[0], spec["device"], spec["threads"], spec["preset"], spec["overrides"],
-               Path(spec["workdir"]))
-    print(PROTO + json.dumps({"ready": True}), file=proto)
-    for line in sys.stdin:
-        cmd, *args = line.split()
-        try:
-            if cmd == "setup":
-                reply = w.setup(int(args[0]), int(args[1]))
-            elif cmd == "step":
-                reply = w.step()
-            elif cmd == "memory":
-                reply = w.memory()
-            else:
-                return
-        except Exception as e:  # report, do not hang the parent
-            reply = {"error": f"{type(e).__name__}: {e}"}
-        print(PROTO + json.dumps(reply), file=proto)
-
-
-class Child:
-    """The parent's handle on one worker process."""
-
-    def __init__(self, mode: str, device: str, threads: int, preset: str, overrides: dict[str, Any],
-                 workdir: Path):
-        spec = json.dumps({"mode": mode, "device": device, "threads": threads, "preset": preset,
-                           "overrides": overrides, "workdir": str(workdir)})
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1", **mode_of(mode)[1])
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", spec], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        self.mode = mode
-
-    def ask(self, command: str = "") -> dict[str, Any]:
-        if command:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith(PROTO):
-                reply = json.loads(line[len(PROTO):])
-                if "error" in reply:
-                    raise RuntimeError(f"worker {self.mode}: {reply['error']}")
-                return reply
-        raise RuntimeError(f"worker {self.mode} exited with {self.proc.wait()}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
-
-
-# ------------------------------------------------------------------------------------------ parent helpers
-def synthetic_inputs(workdir: Path, size: int) -> tuple[Path, Path]:
-    """A smooth textured grayscale image and a 50% Bernoulli mask, size x size (cached in workdir)."""
-    import numpy as np
-    from PIL import Image
-
-    image, mask = workdir / f"image{size}.png", workdir / f"mask{size}.png"
-    if not image.exists():
-        rng = np.random.default_rng(0)
-        y, x = np.mgrid[0:size, 0:size] / size
-        a = 0.5 + 0.3 * np.sin(12 * x) * np.cos(8 * y) + 0.05 * rng.standard_normal((size, size))
-        Image.fromarray(np.clip(a * 255, 0, 255).astype(np.uint8)).save(image)
-        Image.fromarray(np.where(rng.random((size, size)) >= 0.5, 255, 0).astype(np.uint8)).save(mask)
-    return image, mask
-
-
+# ------------------------------------------------------------------------------------------ measurements
 def count_flops(preset: str, overrides: dict[str, Any], size: int, channels: int = 1) -> int:
     """FLOPs of one forward + backward (z needs no gradient, as in the fit), counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -230,13 +44,10 @@ def count_flops(preset: str, overrides: dict[str, Any], size: int, channels: int
     from dip.model import SkipConfig, SkipNet, padded_size
     from dip.presets import resolve
 
-    p = resolve(preset, overrides)
-    in_ch = 2 if p["input_kind"] == "meshgrid" else p["input_depth"]
-    cfg = SkipConfig(in_ch, channels, p["n_down"], p["n_up"], p["n_skip"], p["k_down"], p["k_up"], p["k_skip"],
-                     p["upsample"])
-    h, w = padded_size(size, size, len(p["n_down"]))
+    cfg = SkipConfig.from_preset(resolve(preset, overrides), channels)
+    h, w = padded_size(size, size, cfg.depth)
     with torch.device("meta"):
-        net, z = SkipNet(cfg), torch.empty(1, in_ch, h, w)
+        net, z = SkipNet(cfg), torch.empty(1, cfg.in_channels, h, w)
     with FlopCounterMode(display=False) as counter:
         net(z).square().sum().backward()
     return counter.get_total_flops()
@@ -351,7 +162,7 @@ def print_table(rows: list[dict[str, Any]], gemm: GemmPeak, device: torch.device
         print(f"| {r['size']} | {r['mode']} | {r['s_per_iter']:.4g} | {r['min_s']:.4g} | "
               f"{r['flop_rate'] / scale:.3g} | {100 * r['peak_fraction']:.0f}% ({r['peak_dtype']}) | {mem:.0f} | "
               f"{r['speedup']:.2f}x |" + (f" {r['speedup_stock']:.2f}x |" if has_stock else ""))
-    print(f"\nFLOPs per iteration (forward + backward, FlopCounterMode): "
+    print("\nFLOPs per iteration (forward + backward, FlopCounterMode): "
           + ", ".join(f"{s}: {f / 1e9:.1f} G" for s, f in sorted({r['size']: r['flops'] for r in rows}.items())))
 
 
@@ -370,7 +181,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gemm-n", type=int, help="GEMM peak matrix size (default: cpu 2048, cuda 8192)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 64x64, fp32 and bf16-cl, 2 iterations")
     ap.add_argument("--json", type=Path, help="also write every measurement here")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -392,7 +202,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         args.warmup = 1 if args.warmup is None else args.warmup
     args.sizes = sorted(args.sizes or [256, 512])
     args.modes = args.modes or DEFAULT_MODES[device.type]
-    if not gpu and any(mode_of(m)[0].precision == "tf32" or mode_of(m)[0].graph for m in args.modes):
+    if not gpu and any(mode_of(m)[0].cuda_only for m in args.modes):
         sys.exit("bench_fit: tf32 and -graph modes exist only on CUDA")
     if REFERENCE not in args.modes:
         args.modes.insert(0, REFERENCE)
@@ -416,7 +226,4 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        worker_main(json.loads(sys.argv[2]))
-    else:
-        main()
+    main()

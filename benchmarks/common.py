@@ -1,7 +1,7 @@
-"""What the benchmark scripts share: running from a checkout, the project's config and the data mirror.
+"""What the benchmark scripts share: the checkout's config/config.yaml, the data mirror and the pipeline's mask.
 
-Importing this module puts the checkout's ``src/`` first on the path (and on PYTHONPATH, for the worker
-processes the scripts start), so the scripts also run where the project is not installed (GPU machines).
+The scripts run from a checkout with the project installed (``pip install -e .``); where it is not installed
+(a GPU machine), the shell scripts put the checkout and its ``src/`` on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
-if SRC.is_dir() and str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 def project_config() -> dict[str, Any]:

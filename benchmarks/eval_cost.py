@@ -1,10 +1,10 @@
 """Share of a fit's time spent in evaluation, per profile, with the parts of one evaluation.
 
-    .venv/bin/python benchmarks/eval_cost.py                         # ci and paper settings on this machine
-    python benchmarks/eval_cost.py --profiles paper --device cuda    # on a GPU
+    .venv/bin/python -m benchmarks.eval_cost                         # ci and paper settings on this machine
+    python -m benchmarks.eval_cost --profiles paper --device cuda    # on a GPU
 
 A real :class:`dip.fit.Fit` (profile crop, overrides, precision, threads; paper = full 512x512 barbara) is
-set up, then training iterations and evaluations are timed, interleaved. The share is
+built, then training iterations and evaluations are timed, interleaved. The share is
 t_eval / (eval_every * t_iter + t_eval), i.e. what ``eval_fraction`` in metrics.json estimates, where t_eval
 is the synchronous part of :meth:`Fit.evaluate` (estimate, masked PSNR, good-state snapshot).
 PSNR/SSIM against the ground truth run on a worker thread beside the next iterations; they are timed
@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
-from common import make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
+from benchmarks.common import make_mask, project_config, table1_image
+from benchmarks.worker import NEVER
 
 
 def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
@@ -39,39 +38,39 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
     """Time iterations and evaluations of one profile's fit, interleaved; medians and the shares."""
     from dip import runtime
     from dip.fit import Fit, FitRequest
+    from dip.guard import snapshot
     from dip.metrics import psnr, psnr_known, ssim
     from dip.presets import resolve
 
     mask = make_mask(image, 0, 0.5, tmp / f"mask-{profile}.png", "eval_cost")
-    params = resolve("table1", prof["overrides"].get("table1", {}))
+    overrides = prof["overrides"].get("table1", {})
+    k = resolve("table1", overrides)["eval_every"]
+    # The fit itself never evaluates: evaluations are timed apart, as Fit.iterate would run them every k.
+    params = resolve("table1", {**overrides, "eval_every": NEVER, "iterations": NEVER})
     req = FitRequest(image=image, mask=mask, gt=image, out=tmp / f"out-{profile}", preset="table1",
                      params=params, device=device, threads=threads or prof["threads"], precision=prof["precision"],
                      crop=prof["crop"])
-    fit = Fit(req, progress=False)
-    fit.setup()
+    fit = Fit(req, progress=False, quiet=True)
     sync = lambda: runtime.synchronize(fit.device)  # noqa: E731
-    bar = runtime.progress(10**9, 0, False, "eval_cost")
-    big = 10**9
-    k = params["eval_every"]
-    fit.iterate(1, big, bar)  # warm-up; iterations numbered 1 mod eval_every never evaluate inside
-    with torch.no_grad():
-        loss = fit.loss(fit.z)
+    fit.iterate(1)  # warm-up
+    loss = float(fit.objective(fit.step.estimate()))
     fit.evaluate(0, loss)
-    fit.collect(wait=True)
-    gt, out_np = fit.inputs.gt, fit.output()
+    fit.curve.collect(wait=True)
+    gt, out_np = fit.inputs.gt, fit.estimate()
     parts: dict[str, list[float]] = {k: [] for k in ("iteration", "evaluate", "estimate", "psnr_masked",
                                                        "snapshot", "psnr_ssim_gt")}
     for it in range(1 + k, 1 + k * (repeats + 1), k):
-        parts["iteration"].append(timed(lambda: fit.iterate(it, big, bar), sync))
+        parts["iteration"].append(timed(lambda: fit.iterate(it), sync))
         parts["evaluate"].append(timed(lambda: fit.evaluate(it, loss), sync))
-        fit.collect(wait=True)
-        parts["estimate"].append(timed(fit.output, sync))
+        fit.curve.collect(wait=True)
+        parts["estimate"].append(timed(fit.estimate, sync))
         parts["psnr_masked"].append(timed(lambda: psnr_known(fit.inputs.image, out_np, fit.inputs.known), sync))
-        parts["snapshot"].append(timed(fit._state, sync))
+        parts["snapshot"].append(timed(lambda: snapshot(fit.net, fit.optimizer), sync))
         parts["psnr_ssim_gt"].append(timed(lambda: (psnr(gt, out_np), ssim(gt, out_np)), sync))
-    fit.pool.shutdown()
+    fit.close()
     med = {name: statistics.median(v) for name, v in parts.items()}
-    return {"profile": profile, "size": f"{fit.h}x{fit.w}", "eval_every": k, "threads": fit.threads, **med,
+    h, w = fit.size
+    return {"profile": profile, "size": f"{h}x{w}", "eval_every": k, "threads": fit.threads, **med,
             "share": med["evaluate"] / (k * med["iteration"] + med["evaluate"]),
             "share_async": med["psnr_ssim_gt"] / (k * med["iteration"] + med["evaluate"])}
 

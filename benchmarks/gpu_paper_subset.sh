@@ -4,7 +4,7 @@
 # Each table1 fit uses the pipeline's seed-0 Bernoulli mask (dip mask --seed 0: the same file). Outputs go to
 # $RUN/<image>/ (default .gpurun/); fits stop cleanly with a checkpoint at $LIMIT seconds.
 set -u
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 DATA=${DATA:-data/raw}; RUN=${RUN:-.gpurun}; LIMIT=${LIMIT:-560}; PRECISION=${PRECISION:-fp32}
 mkdir -p "$RUN"
 common=(--device cuda --precision "$PRECISION" --checkpoint-every 500 --no-progress --tag profile=paper --seed 0)

@@ -1,7 +1,7 @@
 """May a fast mode be a profile's default?  Final PSNR of real fits over seeds, each mode against fp32.
 
-    .venv/bin/python benchmarks/parity.py --threads 1            # ci profile, 4 images x 6 seeds, bf16-cl vs fp32
-    .venv/bin/python benchmarks/parity.py --profile quick --modes bf16-cl fp32-cl --jobs 2
+    .venv/bin/python -m benchmarks.parity --threads 1           # ci profile, 4 images x 6 seeds, bf16-cl vs fp32
+    .venv/bin/python -m benchmarks.parity --profile quick --modes bf16-cl fp32-cl --jobs 2
 
 Each fit is the pipeline's own: :func:`dip.fit.run_fit` with the profile's crop, overrides and threads from
 config/config.yaml, on images from the data mirror (``$DIP_DATA_MIRROR`` or ../shared/data) with a
@@ -30,24 +30,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
+import pandas as pd
 
-import pandas as pd  # noqa: E402
+from benchmarks.common import ROOT, make_mask, project_config, table1_image
+from benchmarks.modes import FIT_MODES, MODES
+from dip import stats
+from dip.io import write_text
 
-from dip import stats  # noqa: E402
-from dip.io import write_text  # noqa: E402
-
-MODES = {  # name -> (precision, memory_format, cuda_graph); the reference is eager
-    "fp32": ("fp32", "contiguous", "off"),
-    "fp32-cl": ("fp32", "channels_last", "off"),
-    "bf16": ("bf16", "contiguous", "off"),
-    "bf16-cl": ("bf16", "channels_last", "off"),  # what `precision: bf16` runs (memory_format auto)
-    "tf32": ("tf32", "contiguous", "off"),  # CUDA only, as are the -graph modes
-    "tf32-cl": ("tf32", "channels_last", "off"),
-    "fp32-graph": ("fp32", "contiguous", "on"),
-    "tf32-graph": ("tf32", "contiguous", "on"),
-    "bf16-cl-graph": ("bf16", "channels_last", "on"),
-}
 REFERENCE = "fp32"
 TASK = "table1"
 
@@ -63,7 +52,8 @@ def one_fit(job: dict[str, Any]) -> dict[str, Any]:
     from dip.fit import FitRequest, run_fit
     from dip.presets import resolve
 
-    precision, memory_format, cuda_graph = MODES[job["mode"]]
+    mode = MODES[job["mode"]]
+    precision, memory_format, cuda_graph = mode.precision, mode.memory_format, mode.cuda_graph
     req = FitRequest(image=Path(job["image"]), mask=Path(job["mask"]), gt=Path(job["image"]),
                      out=Path(job["out"]), preset=TASK, params=resolve(TASK, job["settings"]["overrides"]),
                      seed=job["seed"], device=job["device"], threads=job["threads"], precision=precision,
@@ -139,7 +129,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--profile", default="ci", help="profile of config/config.yaml (crop, overrides, threads)")
     ap.add_argument("--images", nargs="+", default=["barbara", "boat", "house", "peppers"])
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
-    ap.add_argument("--modes", nargs="+", default=["bf16-cl"], choices=sorted(set(MODES) - {REFERENCE}))
+    ap.add_argument("--modes", nargs="+", default=["bf16-cl"], choices=sorted(set(FIT_MODES) - {REFERENCE}))
     ap.add_argument("--data", type=Path, help="data mirror with table1/<name>.png (default: $DIP_DATA_MIRROR "
                                                "or ../shared/data)")
     ap.add_argument("--out", type=Path, help="fits, masks and CSVs (default: results/<profile>/parity-<device>)")
@@ -158,7 +148,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     config = project_config()
     if args.profile not in config["profiles"]:
         fail(f"config/config.yaml has no profile {args.profile!r} ({', '.join(config['profiles'])})")
-    cuda_only = [m for m in args.modes if MODES[m][0] == "tf32" or MODES[m][2] == "on"]
+    cuda_only = [m for m in args.modes if MODES[m].cuda_only]
     if args.device == "cpu" and cuda_only:
         fail(f"--modes {' '.join(cuda_only)} exist only on CUDA (give --device cuda)")
     try:

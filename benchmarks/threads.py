@@ -1,7 +1,7 @@
 """Fit throughput on this machine: 2 concurrent 1-thread fits vs 1 fit with 2 threads (the same 2 fits in turn).
 
-    .venv/bin/python benchmarks/threads.py                  # quick and ci profiles, 3 rounds (~9 min)
-    .venv/bin/python benchmarks/threads.py --profiles ci --rounds 5
+    .venv/bin/python -m benchmarks.threads                  # quick and ci profiles, 3 rounds (~9 min)
+    .venv/bin/python -m benchmarks.threads --profiles ci --rounds 5
 
 Each fit is a real ``dip fit`` process with a profile's crop and overrides (config/config.yaml) on a table1
 image with a 50% mask, so start-up (imports), evaluation and output writing count as they do in the pipeline.
@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-from common import make_mask, project_config, table1_image  # noqa: E402  (also puts src/ on the path)
+from benchmarks.common import make_mask, project_config, table1_image
 
 
 def fit_cmd(image: Path, mask: Path, out: Path, prof: dict[str, Any], seed: int, threads: int,
