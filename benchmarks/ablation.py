@@ -28,12 +28,12 @@ from benchmarks.worker import Worker
 from dip import model
 
 # H is the only switch that is not a property of the network; dip.model has no public name for its test yet.
-SLICED_CHANNELS_LAST = model._sliced_channels_last
+SLICED_CHANNELS_LAST = model.sliced_channels_last
 
 
 def select(flags: str) -> None:
     """Install the current code if H is among the flags, the original behaviour (no dense gradient) if not."""
-    model._sliced_channels_last = SLICED_CHANNELS_LAST if "H" in flags else (lambda y: False)
+    model.sliced_channels_last = SLICED_CHANNELS_LAST if "H" in flags else (lambda y: False)
 
 
 def switch_off(net: nn.Module, flags: str) -> None:

@@ -107,12 +107,12 @@ class Up(nn.Sequential):
         super().__init__(nn.BatchNorm2d(c_in), conv_bn_act(c_in, c_out, k), conv_bn_act(c_out, c_out, 1))
 
 
-def _sliced_channels_last(y: torch.Tensor) -> bool:
+def sliced_channels_last(y: torch.Tensor) -> bool:
     """A channels-last tensor whose channel slices are not dense (more than one channel and pixel)."""
     return y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
 
 
-def _dense_channels_last(grad: torch.Tensor) -> torch.Tensor:
+def dense_channels_last(grad: torch.Tensor) -> torch.Tensor:
     """Gradient hook on the upsampled branch before the concatenation (CPU, channels-last only).
 
     cat's backward hands the upsample a channel slice of the channels-last gradient, which is neither contiguous
@@ -143,8 +143,8 @@ class Level(nn.Module):
             y = self.deeper(y)
         y = self.upsample(y)
         if self.skip is not None:
-            if y.requires_grad and y.device.type == "cpu" and _sliced_channels_last(y):
-                y.register_hook(_dense_channels_last)
+            if y.requires_grad and y.device.type == "cpu" and sliced_channels_last(y):
+                y.register_hook(dense_channels_last)
             y = torch.cat([self.skip(x), y], dim=1)
         return self.up(y)
 
