@@ -34,7 +34,8 @@ METRICS_COLUMNS = [
     "seconds_per_iter", "wall_seconds", "backtracks", "device", "precision", "threads", "profile", "preset",
     "height", "width", "image_sha256",
 ]
-CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss"]
+CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss", "profile"]
+_CURVE_FILE_COLUMNS = CURVES_COLUMNS[3:7]  # the columns read from each fit's curve.csv
 BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
                     "image_sha256"]
 _EPS = 1e-9  # a difference equal to the tolerance passes despite float rounding
@@ -120,8 +121,8 @@ def fit_row(m: dict[str, Any], where: Path, cfg: dict[str, Any]) -> dict[str, An
     return row
 
 
-def read_curve(fit_dir: Path, task: str, image: str, seed: int) -> pd.DataFrame:
-    """A fit's curve.csv in long format (task, image, seed, iteration, psnr, psnr_masked, loss)."""
+def read_curve(fit_dir: Path, task: str, image: str, seed: int, profile: str) -> pd.DataFrame:
+    """A fit's curve.csv in long format (CURVES_COLUMNS: task, image, seed, iteration, ..., profile)."""
     p = fit_dir / "curve.csv"
     try:
         c = pd.read_csv(p)
@@ -129,13 +130,14 @@ def read_curve(fit_dir: Path, task: str, image: str, seed: int) -> pd.DataFrame:
         raise DipError(p, "no such file") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise DipError(p, f"unreadable CSV ({e})") from None
-    missing = [k for k in CURVES_COLUMNS[3:] if k not in c.columns]
+    missing = [k for k in _CURVE_FILE_COLUMNS if k not in c.columns]
     if missing:
         raise DipError(p, f"missing columns: {', '.join(missing)}")
-    c = c[CURVES_COLUMNS[3:]].copy()
+    c = c[_CURVE_FILE_COLUMNS].copy()
     c.insert(0, "seed", seed)
     c.insert(0, "image", image)
     c.insert(0, "task", task)
+    c["profile"] = profile
     return c
 
 
@@ -162,7 +164,7 @@ def collect(fits: list[Path], profile: str, cfg: dict[str, Any]) -> tuple[pd.Dat
             raise DipError(d, f"duplicate fit {key} (also in {seen[key]})")
         seen[key] = d
         rows.append(row)
-        curves.append(read_curve(Path(d), *key))
+        curves.append(read_curve(Path(d), *key, row["profile"]))
     metrics = config_order(pd.DataFrame(rows, columns=METRICS_COLUMNS), cfg)
     return metrics, config_order(pd.concat(curves, ignore_index=True), cfg)
 
@@ -435,6 +437,17 @@ def _write_baseline(current: pd.DataFrame, path: Path) -> None:
         _csv(current[cols], st.path(path))
 
 
+def check_same_profile(current: pd.DataFrame, where: Path, baseline: pd.DataFrame, base_where: Path) -> None:
+    """Refuse to compare numbers of different profiles (or a side that does not say its profile)."""
+    for df, path in ((current, where), (baseline, base_where)):
+        if "profile" not in df.columns or df["profile"].isna().any():
+            raise DipError(path, "has no profile column (every result file records its profile)")
+    a, b = sorted(set(current["profile"].astype(str))), sorted(set(baseline["profile"].astype(str)))
+    if a != b:
+        raise DipError(base_where, f"baseline of profile {', '.join(b)} but {where} is profile {', '.join(a)}: "
+                                   "numbers of different profiles are not comparable")
+
+
 def compare_main(argv: list[str] | None = None) -> int:
     """`dip compare`: 0 when every row is within tolerance, 1 otherwise (the table names every row)."""
     p = argparse.ArgumentParser(prog="dip compare", description="Compare a metrics.csv with the regression "
@@ -462,10 +475,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     if not tolerance >= 0:
         raise DipError("--tolerance", f"must be >= 0, got {tolerance}")
     baseline = read_metrics_csv(baseline_path, "baseline")
-    if "profile" in current.columns and "profile" in baseline.columns:
-        a, b = set(current["profile"].astype(str)), set(baseline["profile"].astype(str))
-        if a != b:
-            raise DipError(args.metrics, f"profile {sorted(a)} but the baseline is profile {sorted(b)}")
+    check_same_profile(current, args.metrics, baseline, baseline_path)
     j = compare(current, baseline, tolerance)
     print(j.to_string(index=False, na_rep="—", float_format=lambda v: f"{v:.3f}"))
     bad = j[j["status"] != "ok"]
