@@ -31,6 +31,12 @@ def test_environment_yml_pins_the_same_versions_as_pyproject():
     assert wanted["torch"] == "2.13.0"
 
 
+def test_local_profile_reruns_incomplete_jobs():
+    # docs/reliability.md: after a hard kill, `make reproduce` needs at most `snakemake --unlock`
+    profile = yaml.safe_load((ROOT / "workflow/profiles/local/config.yaml").read_text())
+    assert profile["rerun-incomplete"] is True
+
+
 SUBCOMMANDS = ("fit", "inpaint", "mask", "describe", "fetch", "report", "compare", "figure7")
 
 
