@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,60 @@ def dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
+
+
+class Watched:
+    """A `dip` subprocess whose stderr lines are collected by a thread, so a test can wait for a line.
+
+    ``wait_for(pattern, when)`` returns the first match of a regular expression in a stderr line (new or
+    already seen) for which ``when(match)`` holds; the deadline is only a failure bound: the wait ends as soon
+    as the line is there.
+    """
+
+    def __init__(self, *args: str):
+        cmd = [sys.executable, "-m", "dip.cli", *map(str, args)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self._new.put(line.rstrip("\n"))
+        self._new.put(None)
+
+    def wait_for(self, pattern: str, when=lambda m: True, timeout: float = 300) -> re.Match:
+        rx = re.compile(pattern)
+        for line in self.lines:
+            if (m := rx.search(line)) and when(m):
+                return m
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._new.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s:\n" + "\n".join(self.lines[-20:]))
+            if line is None:
+                self._new.put(None)  # later waits see the end too
+                raise AssertionError(f"the process ended (rc {self.proc.wait()}) before a line matching {pattern!r}:\n"
+                                     + "\n".join(self.lines[-20:]))
+            self.lines.append(line)
+            if (m := rx.search(line)) and when(m):
+                return m
+
+    def finish(self, timeout: float = 300) -> tuple[int, str]:
+        """Wait for the exit; (return code, all of stderr)."""
+        rc = self.proc.wait(timeout=timeout)
+        while (line := self._new.get(timeout=timeout)) is not None:
+            self.lines.append(line)
+        self._new.put(None)
+        return rc, "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def dip(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:

@@ -5,12 +5,14 @@ config's data_mirror; dvc.yaml tracks the whole config."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -89,9 +91,11 @@ def test_fetch_stage_takes_the_mirror_from_the_config(tmp_path, mirror_ok):
 
 def test_exp_run_switches_profile_and_push_pull_round_trips(project: Path, tmp_path: Path):
     run(["dvc", "exp", "run", "-S", "profile=ci"], project)
-    assert yaml.safe_load((project / "params.yaml").read_text())["profile"] == "ci"
     results = project / "results" / "ci"
+    # the effect of -S profile=ci, not the value DVC itself wrote to params.yaml: the ci profile's results
     assert (results / "table1.md").exists() and not (project / "results" / "quick").exists()
+    assert json.loads((results / "summary.json").read_text())["profile"] == "ci"
+    assert set(pd.read_csv(results / "metrics.csv")["profile"]) == {"ci"}
 
     shown = run(["dvc", "metrics", "show"], project).stdout
     assert "results/ci/summary.json" in shown and "table1_mean_psnr" in shown

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -251,9 +252,37 @@ def test_h_bad_manifest_is_refused(tmp_path, synthetic, mutate, needle):
     assert not (tmp_path / "raw").exists()
 
 
-def test_wrong_size_or_mode_is_refused_even_with_matching_hash(tmp_path, synthetic):
+@pytest.mark.parametrize("key, value, message", [
+    ("mode", "RGB", "decoded 8x6 L, manifest says 8x6 RGB"),
+    ("size", [6, 8], "decoded 8x6 L, manifest says 6x8 L"),  # width and height swapped
+    ("size", [8, 7], "decoded 8x6 L, manifest says 8x7 L"),
+])
+def test_wrong_size_or_mode_is_refused_even_with_matching_hash(tmp_path, synthetic, key, value, message):
     mirror, files = synthetic
-    files["gray"]["mode"] = "RGB"
-    with pytest.raises(DipError, match=r"decoded 8x6 L, manifest says 8x6 RGB"):
+    files["gray"][key] = value
+    with pytest.raises(DipError, match=re.escape(message)):
         fetch.fetch({"toy": {"gray": files["gray"]}}, tmp_path / "raw", mirror=mirror)
     assert leftovers(tmp_path / "raw") == []
+
+
+@pytest.mark.parametrize("cap", ["entry bytes", "MAX_BYTES"])
+def test_a_download_larger_than_expected_is_cut_off_and_refused(tmp_path, synthetic, serve, monkeypatch, cap):
+    # The served file is the right one (its hash matches): only the size cap can refuse it.
+    mirror, files = synthetic
+    e = files["gray"]
+    size = e["bytes"]
+    e["url"] = f"{serve(mirror)}/toy/gray.png"
+    if cap == "entry bytes":
+        e["bytes"] = size - 1
+    else:
+        e["bytes"] = None
+        monkeypatch.setattr(fetch, "MAX_BYTES", size - 1)
+    dest = tmp_path / "raw"
+    with pytest.raises(DipError, match=f"refused: larger than the expected {size - 1} bytes") as exc:
+        fetch.fetch({"toy": {"gray": e}}, dest)
+    assert exc.value.subject == e["url"]
+    assert leftovers(dest) == []
+    e["bytes"] = size  # exactly the expected size passes
+    monkeypatch.setattr(fetch, "MAX_BYTES", size)
+    fetch.fetch({"toy": {"gray": e}}, dest)
+    assert sha(dest / "toy" / "gray.png") == e["sha256"]

@@ -1,13 +1,9 @@
-"""`dip fit`: outputs, determinism, resume after SIGKILL, backtracking, presets and overrides."""
+"""`dip fit`: outputs, determinism, backtracking, presets and overrides (stopping and resuming: test_checkpoints.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -109,70 +105,6 @@ def test_crop_is_central_and_recorded(tmp_path):
     fit(img, msk, out, "--crop", "32")
     assert metrics(out)["crop"] == {"top": 16, "left": 8, "height": 32, "width": 32}
     assert np.asarray(Image.open(out / "output.png")).shape == (32, 32)
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
-    t0 = time.time()
-    while not path.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "process ended early"
-        assert time.time() - t0 < timeout, f"{path} never appeared"
-        time.sleep(0.02)
-
-
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_resume_after_sigkill_is_bitwise_identical(tmp_path, img, mask, precision):
-    args = ["--iterations", "200", "--checkpoint-every", "10", "--precision", precision]
-    ref = tmp_path / "ref"
-    fit(img, mask, ref, *args)
-
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "dip.cli", "fit", "--image", str(img), "--mask", str(mask), "--preset", "table1",
-           "--out", str(out), "--threads", "1", *TINY, *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    ckpt = tmp_path / "killed.ckpt" / "checkpoint.pt"
-    _wait_for(ckpt, proc)
-    time.sleep(0.2)  # let it run past the first checkpoint
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert not out.exists(), "a killed fit must leave no output"
-    assert ckpt.exists()
-
-    fit(img, mask, out, *args)
-    m, r = metrics(out), metrics(ref)
-    assert m["resumed_from"] is not None and 0 < m["resumed_from"] < 200
-    assert (out / "output.png").read_bytes() == (ref / "output.png").read_bytes()
-    assert m["psnr"] == r["psnr"] and m["ssim"] == r["ssim"] and m["psnr_best"] == r["psnr_best"]
-    assert (out / "curve.csv").read_text() == (ref / "curve.csv").read_text()
-    assert not ckpt.parent.exists(), "the checkpoint is removed after success"
-    assert not list(tmp_path.glob("*.tmp-*"))
-
-
-def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, img, mask):
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "dip.cli", "fit", "--image", str(img), "--mask", str(mask), "--preset", "table1",
-           "--out", str(out), "--threads", "1", *TINY, "--iterations", "100000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "checkpoint saved" in err and not out.exists()
-    assert (tmp_path / "out.ckpt" / "checkpoint.pt").exists()
-
-
-def test_checkpoint_from_other_arguments_is_not_mixed_in(tmp_path, img, mask):
-    out = tmp_path / "out"
-    ckdir = tmp_path / "ck"
-    fit(img, mask, out, "--checkpoint-every", "10", "--checkpoint-dir", ckdir, "--keep-checkpoint")
-    assert (ckdir / "checkpoint.pt").exists()
-    other = tmp_path / "other"
-    r = fit(img, mask, other, "--checkpoint-every", "10", "--checkpoint-dir", ckdir, "--lr", "0.002")
-    assert "made with other arguments" in r.stderr
-    assert metrics(other)["resumed_from"] is None
-    fresh = tmp_path / "fresh"
-    fit(img, mask, fresh, "--lr", "0.002")
-    assert (other / "output.png").read_bytes() == (fresh / "output.png").read_bytes()
 
 
 def _tiny_fit(img: Path, mask: Path, out: Path, **params):

@@ -7,12 +7,13 @@ The uninterrupted reference run is made once (module fixture) and is also the fi
 What a person types after an interruption (docs/reliability.md, "Recovering"):
   Ctrl-C (SIGINT)           the same command again (add --rerun-incomplete if Snakemake asks for it)
   SIGKILL / power loss      snakemake --unlock, then the same command with --rerun-incomplete
-The local Snakemake profile (workflow/profiles/local) sets rerun-incomplete already.
+The default Snakemake profile (workflow/profiles/default, read without --profile) sets rerun-incomplete.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -129,6 +130,18 @@ def snapshot(d: Path) -> dict[str, tuple[int, bytes]]:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(d.iterdir())}
 
 
+def tree(work: Path) -> dict[str, tuple[int, str]]:
+    """{path: (mtime_ns, sha256)} of every file and folder a run may write: results/, data/, .snakemake/
+    (but .snakemake/log/, where every Snakemake invocation writes its own log)."""
+    out = {}
+    for top in ("results", "data", ".snakemake"):
+        for p in sorted((work / top).rglob("*")):
+            rel = str(p.relative_to(work))
+            if not rel.startswith(".snakemake/log"):
+                out[rel] = (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "")
+    return out
+
+
 def rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(f)]
@@ -153,7 +166,10 @@ def assert_no_partial_files(work: Path) -> None:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted run (A) of the subset; while it runs, a second Snakemake (B) in the same copy."""
+    """An uninterrupted run (A) of the subset; while it runs, a second Snakemake (B) in the same copy.
+
+    A is frozen (SIGSTOP to its process group, its `dip fit` included) while B runs, so every file that changes
+    between the snapshots before and after B was changed by B; then A goes on (SIGCONT)."""
     need_mirror()
     work = _config_copy(tmp_path_factory.mktemp("reference"), subset)
     a = start(work, TARGET)
@@ -164,12 +180,19 @@ def reference(tmp_path_factory):
             assert time.time() - t0 < 180, "no fit started"
             time.sleep(0.1)
         # B is the riskiest second run: with --rerun-incomplete it would redo A's running jobs if it got in.
-        b = smk(work, "--rerun-incomplete", TARGET)
-        a_running_after_b = a.poll() is None
+        os.killpg(a.pid, signal.SIGSTOP)
+        try:
+            before = tree(work)
+            b = smk(work, "--rerun-incomplete", TARGET)
+            after = tree(work)
+            a_running_after_b = a.poll() is None
+        finally:
+            os.killpg(a.pid, signal.SIGCONT)
         a.wait(timeout=300)
     finally:
         kill_group(a, signal.SIGKILL)
-    return {"work": work, "a_rc": a.returncode, "b": b, "a_running_after_b": a_running_after_b}
+    return {"work": work, "a_rc": a.returncode, "b": b, "a_running_after_b": a_running_after_b, "before": before,
+            "after": after}
 
 
 def test_second_snakemake_is_refused_by_the_lock_and_the_first_completes(reference):
@@ -178,6 +201,8 @@ def test_second_snakemake_is_refused_by_the_lock_and_the_first_completes(referen
     out = b.stdout + b.stderr
     assert b.returncode != 0
     assert LOCK_MESSAGE in out and "--unlock" in out, out[-2000:]  # the message says what to do
+    assert any(k.startswith("results/ci/fits/") for k in reference["before"]), "A had not started a fit"
+    assert reference["after"] == reference["before"], "the refused second run changed files"
     assert reference["a_rc"] == 0, (work / "run.txt").read_text()[-3000:]
     # the first run's results are right: the regression baseline's numbers for these fits
     base = {(r["task"], r["image"], r["seed"]): r for r in csv.DictReader(open(ROOT / "tests/baseline/ci_metrics.csv"))}

@@ -200,7 +200,8 @@ def test_curves_csv_and_png(tmp_path):
     fits = full_set(tmp_path, "quick")
     out = run_report(tmp_path, "quick", fits)
     c = pd.read_csv(out / "curves.csv")
-    assert list(c.columns) == ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss"]
+    assert list(c.columns) == ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss", "profile"]
+    assert set(c["profile"]) == {"quick"}  # every result file records its profile
     assert len(c) == len(fits) * len(CURVE_ITERS)
     k = c[(c["image"] == "kate") & (c["seed"] == 1)]
     assert list(k["iteration"]) == list(CURVE_ITERS) and list(k["psnr"]) == pytest.approx([29.0, 30.0, 31.0])
@@ -275,6 +276,20 @@ def test_compare_fails_on_missing_rows(tmp_path, capsys):
     verdict = out.strip().splitlines()[-1]
     assert "fig7_text/kate/seed0 (missing in current)" in verdict
     assert "table1/boat/seed0 (missing in baseline)" in verdict
+
+
+@pytest.mark.parametrize("baseline_profile", ["quick", None], ids=["other profile", "no profile column"])
+def test_compare_refuses_a_baseline_of_another_profile(tmp_path, capsys, baseline_profile):
+    base = write_metrics(tmp_path / "baseline.csv", BASE, profile=baseline_profile or "ci")
+    if baseline_profile is None:
+        pd.read_csv(base).drop(columns="profile").to_csv(base, index=False)
+    cur = write_metrics(tmp_path / "metrics.csv", BASE)  # the same numbers: only the profile differs
+    assert cli.main(["compare", "--metrics", str(cur), "--baseline", str(base), "--tolerance", "0.3"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dip: error: {base}: "), err
+    assert ("baseline of profile quick" in err[0] and "profile ci" in err[0]) if baseline_profile else "no profile" in err[0]
+    assert "regression gate" not in captured.out
 
 
 def test_compare_config_defaults_and_write_baseline(tmp_path, capsys):

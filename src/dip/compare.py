@@ -62,6 +62,17 @@ def _write_baseline(current: pd.DataFrame, path: Path) -> None:
         current[cols].to_csv(st.path(path), index=False, lineterminator="\n")
 
 
+def check_same_profile(current: pd.DataFrame, where: Path, baseline: pd.DataFrame, base_where: Path) -> None:
+    """Refuse to compare numbers of different profiles (or a side that does not say its profile)."""
+    for df, path in ((current, where), (baseline, base_where)):
+        if "profile" not in df.columns or df["profile"].isna().any():
+            raise DipError(path, "has no profile column (every result file records its profile)")
+    a, b = sorted(set(current["profile"].astype(str))), sorted(set(baseline["profile"].astype(str)))
+    if a != b:
+        raise DipError(base_where, f"baseline of profile {', '.join(b)} but {where} is profile {', '.join(a)}: "
+                                   "numbers of different profiles are not comparable")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`dip compare`: 0 when every row is within tolerance, 1 otherwise (the table names every row)."""
     p = argparse.ArgumentParser(prog="dip compare", description="Compare a metrics.csv with the regression "
@@ -89,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if not tolerance >= 0:
         raise DipError("--tolerance", f"must be >= 0, got {tolerance}")
     baseline = read_metrics_csv(baseline_path, "baseline")
-    if "profile" in current.columns and "profile" in baseline.columns:
-        a, b = set(current["profile"].astype(str)), set(baseline["profile"].astype(str))
-        if a != b:
-            raise DipError(args.metrics, f"profile {sorted(a)} but the baseline is profile {sorted(b)}")
+    check_same_profile(current, args.metrics, baseline, baseline_path)
     j = compare(current, baseline, tolerance)
     print(j.to_string(index=False, na_rep="—", float_format=lambda v: f"{v:.3f}"))
     bad = j[j["status"] != "ok"]

@@ -26,7 +26,8 @@ METRICS_COLUMNS = [
     "seconds_per_iter", "wall_seconds", "backtracks", "device", "precision", "threads", "profile", "preset",
     "height", "width", "image_sha256",
 ]
-CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss"]
+CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss", "profile"]
+_CURVE_FILE_COLUMNS = CURVES_COLUMNS[3:7]  # the columns read from each fit's curve.csv
 BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
                     "image_sha256"]
 # Fits recorded before output averaging and early stopping existed (docs/paper-gpu-run) lack these: NaN then.
@@ -112,8 +113,8 @@ def fit_row(m: dict[str, Any], where: Path, cfg: dict[str, Any]) -> dict[str, An
     return row
 
 
-def read_curve(fit_dir: Path, task: str, image: str, seed: int) -> pd.DataFrame:
-    """A fit's curve.csv in long format (task, image, seed, iteration, psnr, psnr_masked, loss)."""
+def read_curve(fit_dir: Path, task: str, image: str, seed: int, profile: str) -> pd.DataFrame:
+    """A fit's curve.csv in long format (CURVES_COLUMNS: task, image, seed, iteration, ..., profile)."""
     p = fit_dir / "curve.csv"
     try:
         c = pd.read_csv(p)
@@ -121,13 +122,14 @@ def read_curve(fit_dir: Path, task: str, image: str, seed: int) -> pd.DataFrame:
         raise DipError(p, "no such file") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise DipError(p, f"unreadable CSV ({e})") from None
-    missing = [k for k in CURVES_COLUMNS[3:] if k not in c.columns]
+    missing = [k for k in _CURVE_FILE_COLUMNS if k not in c.columns]
     if missing:
         raise DipError(p, f"missing columns: {', '.join(missing)}")
-    c = c[CURVES_COLUMNS[3:]].copy()
+    c = c[_CURVE_FILE_COLUMNS].copy()
     c.insert(0, "seed", seed)
     c.insert(0, "image", image)
     c.insert(0, "task", task)
+    c["profile"] = profile
     return c
 
 
@@ -154,6 +156,6 @@ def collect(fits: list[Path], profile: str, cfg: dict[str, Any]) -> tuple[pd.Dat
             raise DipError(d, f"duplicate fit {key} (also in {seen[key]})")
         seen[key] = d
         rows.append(row)
-        curves.append(read_curve(Path(d), *key))
+        curves.append(read_curve(Path(d), *key, row["profile"]))
     metrics = config_order(pd.DataFrame(rows, columns=METRICS_COLUMNS), cfg)
     return metrics, config_order(pd.concat(curves, ignore_index=True), cfg)

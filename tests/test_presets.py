@@ -1,0 +1,69 @@
+"""The authors' hyperparameters, pinned: a change to src/dip/presets.yaml must fail here, not pass silently.
+
+Every value below is copied from the authors' notebooks (DmitryUlyanov/deep-image-prior@042e0d4), as the data
+mirror's README summarises them ("What the authors' notebooks do"):
+- `inpainting.ipynb`, 'kate.png' branch (Figure 7 top): INPUT='noise', input_depth=32, LR=0.01,
+  num_iter=6001, reg_noise_std=0.03, skip(num_channels_down=num_channels_up=num_channels_skip=[128]*5,
+  filter_size_up=filter_size_down=3, filter_skip_size=1, upsample_mode='nearest'); show_every=50.
+- `restoration.ipynb`, Barbara / Table 1 (50% of pixels missing): input_depth=32, LR=0.001, num_iter=11000,
+  reg_noise_std=0.03, num_channels_down=num_channels_up=[128]*5, num_channels_skip=[4]*5, upsample 'bilinear'.
+- Both: get_noise(..., var=1/10) is U(0, 0.1); the loop restores the last good state on a masked-PSNR drop of
+  more than 5 dB between checks. max_backtracks=50 is this project's own bound (the notebooks loop forever).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import dip
+from dip.presets import resolve
+
+NET = {"input_kind": "noise", "input_depth": 32, "input_scale": 0.1, "n_down": [128] * 5, "n_up": [128] * 5,
+       "k_down": 3, "k_up": 3, "k_skip": 1, "eval_every": 50, "backtrack_db": 5.0, "max_backtracks": 50}
+EXPECTED = {
+    "table1": {**NET, "n_skip": [4] * 5, "upsample": "bilinear", "lr": 0.001, "iterations": 11000,
+               "reg_noise_std": 0.03},
+    "fig7_text": {**NET, "n_skip": [128] * 5, "upsample": "nearest", "lr": 0.01, "iterations": 6001,
+                  "reg_noise_std": 0.03},
+}
+# The skip network's parameter count as `dip describe` prints it, for (preset, image channels).
+PARAMETERS = {("table1", 1): 2_217_573, ("fig7_text", 3): 3_002_627}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_preset_is_the_authors_values(name):
+    got = resolve(name)
+    assert set(got) == set(EXPECTED[name]) | {"description"}, "a preset key was added or removed"
+    for key, value in EXPECTED[name].items():
+        assert got[key] == value and type(got[key]) is type(value), (name, key, got[key], value)
+
+
+def skip_net_parameters(p: dict, channels: int) -> int:
+    """Parameters of the authors' skip network (need1x1_up=True) counted by formula, layer by layer.
+
+    Per scale i: skip = conv(k_skip) + BN; down = stride-2 conv(k_down) + BN + conv(k_down) + BN;
+    up = BN over [skip, deeper] + conv(k_up) + BN + conv(1x1) + BN. Then a 1x1 output conv.
+    A convolution has c_in*c_out*k*k weights and c_out biases; a BatchNorm 2*c (weight and bias).
+    """
+    def conv(c_in: int, c_out: int, k: int) -> int:
+        return c_in * c_out * k * k + c_out
+
+    nd, nu, ns = p["n_down"], p["n_up"], p["n_skip"]
+    total, c_in = 0, p["input_depth"]
+    for i in range(len(nd)):
+        if ns[i]:
+            total += conv(c_in, ns[i], p["k_skip"]) + 2 * ns[i]
+        total += conv(c_in, nd[i], p["k_down"]) + 2 * nd[i] + conv(nd[i], nd[i], p["k_down"]) + 2 * nd[i]
+        c_cat = ns[i] + (nd[i] if i == len(nd) - 1 else nu[i + 1])
+        total += 2 * c_cat + conv(c_cat, nu[i], p["k_up"]) + 2 * nu[i] + conv(nu[i], nu[i], 1) + 2 * nu[i]
+        c_in = nd[i]
+    return total + conv(nu[0], channels, 1)
+
+
+@pytest.mark.parametrize("name, channels", sorted(PARAMETERS))
+def test_network_parameter_count(name, channels):
+    expected = PARAMETERS[(name, channels)]
+    assert skip_net_parameters(EXPECTED[name], channels) == expected  # the formula agrees with the literal...
+    r = dip("describe", "--preset", name, "--channels", channels, "--size", "64x64")
+    assert r.returncode == 0, r.stderr
+    assert f"parameters: {expected:,}" in r.stdout  # ...and so does the network the project builds
