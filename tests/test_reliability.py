@@ -14,7 +14,6 @@ import http.server
 import os
 import re
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
