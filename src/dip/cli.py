@@ -203,16 +203,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         req.image, req.mask = inpaint.write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
         fit = Fit(req, progress=args.progress)
         m = fit.run()
-        if args.average:
-            chosen, what = "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
-        elif args.stop == "auto":
-            fired = m["es_fired_at"]
-            chosen = "output_es.png"
-            what = (f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
-                    else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
-                         f"{m['iterations']} iterations)")
-        else:
-            chosen, what = "output.png", f"the final iterate ({m['iterations']} iterations)"
+        chosen, what = inpaint.chosen_output(m, args.average, args.stop)
         result = inpaint.compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
         write_png(out, result, bits=prepared.bits)
     finally:

@@ -110,6 +110,19 @@ def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
     return image, mask
 
 
+def chosen_output(m: dict, average: bool, stop: str) -> tuple[str, str]:
+    """Which of the fit's images ``dip inpaint`` writes (``--average``, ``--stop``), and what it is, in words."""
+    if average:
+        return "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
+    if stop == "auto":
+        fired = m["es_fired_at"]
+        return "output_es.png", (
+            f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
+            else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
+                 f"{m['iterations']} iterations)")
+    return "output.png", f"the final iterate ({m['iterations']} iterations)"
+
+
 def compose(prepared: Prepared, output: np.ndarray, crop: dict | None, keep_known: bool) -> np.ndarray:
     """The picture to write: the fit's ``output`` at the original size (LANCZOS when reduced), with the known
     pixels of the original put back unless ``keep_known`` is False. ``crop`` is the fit's crop box, if any."""
