@@ -212,7 +212,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     how = [f"{prepared.bits}-bit", "known pixels kept" if args.keep_known else "raw network output"]
     if prepared.reduced:
         how.append(f"fitted at {w}x{h} and upsampled")
-    print(f"wrote {out}: {what}; {', '.join(how)}")
+    print(f"wrote {out} ({', '.join(how)}): {what}")
     return 0
 
 
