@@ -23,6 +23,13 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The mask rules of dip inpaint (dip.io.read_mask); the README says the same.
+MASK_RULES = ("white (255, or 1 in a 0/1 mask) = keep, black (0) = fill in; any mode: gray, 1-bit, palette, "
+              "16-bit, or RGB whose channels agree. An alpha channel that is not fully opaque is the mask itself "
+              "(transparent = fill in, opaque = keep; the colours are then ignored). A lossy mask (JPEG, soft "
+              "edges) needs --mask-threshold T: values >= T (0-255 scale) are kept")
+
+
 def _key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -96,10 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recorded in metrics.json under tags (the pipeline records profile, task, image)")
     _add_fit_options(f, None)
 
-    i = sub.add_parser("inpaint", help="restore your own damaged image (no ground truth)")
+    i = sub.add_parser("inpaint", help="restore your own damaged image (no ground truth)",
+                       description="Fill in the missing pixels of IMAGE (8- or 16-bit gray or RGB, any format PIL "
+                                   "reads; EXIF orientation applied to image and mask alike).")
     i.add_argument("image", type=Path)
-    i.add_argument("mask", type=Path, help="255/1 = keep, 0 = fill in")
-    i.add_argument("-o", "--output", type=Path, required=True, help="restored image (PNG)")
+    i.add_argument("mask", type=Path, help=f"the same size as IMAGE: {MASK_RULES}")
+    i.add_argument("-o", "--output", type=Path, required=True,
+                   help="restored image (PNG; 16 bits when IMAGE has 16)")
+    i.add_argument("--mask-threshold", type=float, metavar="T",
+                   help="accept a lossy mask (JPEG, soft edges): values >= T (1-255) are kept, the rest filled in")
+    i.add_argument("--keep-known", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the known pixels of IMAGE unchanged and only fill the missing ones (default); "
+                        "--no-keep-known writes the network's output everywhere")
+    i.add_argument("--max-side", type=int, metavar="N",
+                   help="fit a copy whose longer side is N (LANCZOS; the mask nearest) and upsample the fill back "
+                        "to full size: for images too large for the memory (dip refuses those before starting)")
     i.add_argument("--stop", choices=["never", "auto"], default="never",
                    help="auto: stop when the ground-truth-free rule (ES-EMV, docs/stopping.md) fires and write "
                         "its minimum-variance output; never: run all iterations and write the final one")
@@ -161,30 +179,40 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from dip.fit import run_fit
+    from dip import inpaint
+    from dip.fit import Fit
+    from dip.io import write_png
 
     out: Path = args.output
     if out.suffix.lower() != ".png":
         raise DipError(out, "the output must be a .png file")
-    work = out.with_name(f".{out.name}.fit")
+    if args.mask_threshold is not None and not 0 < args.mask_threshold <= 255:
+        raise DipError("--mask-threshold", f"must be in (0, 255], got {args.mask_threshold}")
+    if args.max_side is not None and args.max_side < 16:
+        raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
+    if args.max_side is not None and args.crop is not None:
+        raise DipError("--max-side", "cannot be combined with --crop")
+    work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
     req = _request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
                    stop_early=args.stop == "auto")
     if req.checkpoint_dir is None:
         req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    m = run_fit(req, progress=args.progress)
-    if args.average:
-        chosen, what = "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
-    elif args.stop == "auto":
-        fired = m["es_fired_at"]
-        chosen = "output_es.png"
-        what = (f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
-                else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
-                     f"{m['iterations']} iterations)")
-    else:
-        chosen, what = "output.png", f"the final iterate ({m['iterations']} iterations)"
-    os.replace(work / chosen, out)
-    shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {out}: {what}")
+    prepared = inpaint.prepare(args.image, args.mask, args.mask_threshold, args.max_side)
+    inpaint.check_device_memory(req, prepared)
+    try:
+        req.image, req.mask = inpaint.write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
+        fit = Fit(req, progress=args.progress)
+        m = fit.run()
+        chosen, what = inpaint.chosen_output(m, args.average, args.stop)
+        result = inpaint.compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
+        write_png(out, result, bits=prepared.bits)
+    finally:
+        inpaint.clean(work, inputs)
+    h, w = prepared.work_known.shape
+    how = [f"{prepared.bits}-bit", "known pixels kept" if args.keep_known else "raw network output"]
+    if prepared.reduced:
+        how.append(f"fitted at {w}x{h} and upsampled")
+    print(f"wrote {out} ({', '.join(how)}): {what}")
     return 0
 
 

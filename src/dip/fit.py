@@ -126,6 +126,7 @@ class Fit:
         self.close()
         ran = (self.stopped_at or self.total) - self.start
         images = {"output.png": estimate, **self.observer_images()}
+        self.images = images  # the float images, for dip inpaint (which writes 16 bits and keeps known pixels)
         metrics = fit_metrics(self, images, ran=ran, loop_seconds=loop_s)
         write_fit_outputs(self.req, self.inputs, images, self.curve, metrics)
         if not self.req.keep_checkpoint:

@@ -1,23 +1,23 @@
-"""Reading and writing images with validation, sha256, and atomic file output.
+"""Reading and writing images and masks with validation, and sha256 of files.
 
 Every reader raises :class:`dip.errors.DipError` naming the file and the problem, so the CLI can print
-one line and exit 2 before anything is written.
+one line and exit 2 before anything is written. Writers are atomic (:mod:`dip.atomic`, whose helpers are
+importable from here as well).
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+import png
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from dip.atomic import (AtomicPath, StagedFiles, atomic_directory, new_temp, pid_alive,  # noqa: F401 (re-exported)
+                        remove_stale_temps, temp_prefix, write_text)
 from dip.errors import DipError
 
 
@@ -40,6 +40,8 @@ def _open(path: str | os.PathLike) -> Image.Image:
         raise DipError(p, "empty file (0 bytes)")
     try:
         img = Image.open(p)
+        img.deep16 = (img.format == "PNG" and img.mode in ("RGB", "RGBA") and bool(img.tile)
+                      and str(img.tile[0][3]).endswith(";16B"))  # 16-bit colour (see _pixels)
         img.load()  # decodes everything: truncated files fail here, not later
     except UnidentifiedImageError:
         raise DipError(p, "not an image file (cannot identify the format)") from None
@@ -50,36 +52,101 @@ def _open(path: str | os.PathLike) -> Image.Image:
     return img
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An 8-bit grayscale or RGB image as float32 in [0, 1], shaped (C, H, W) with C = 1 or 3."""
-    img = _open(path)
-    if img.mode in ("P", "RGBA", "LA", "PA"):
-        if img.mode in ("RGBA", "LA", "PA") and np.asarray(img.getchannel("A")).min() < 255:
+def _pixels(path: str | os.PathLike) -> tuple[np.ndarray, int, Image.Image]:
+    """The file's values as stored, (H, W, C) integers with C = 1 or 3 (+1 with alpha), upright (EXIF
+    orientation applied), and the value of white: 1 (1-bit), 255 (8-bit) or 65535 (16-bit)."""
+    opened = img = _open(path)
+    if img.deep16:  # PIL keeps only the high bytes of 16-bit colour PNGs: pypng reads all 16 bits
+        _, _, rows, _ = png.Reader(filename=str(path)).asDirect()
+        a = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(img.height, img.width, -1)
+        return _upright(img, a), 65535, img
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    elif mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+        raise DipError(path, f"unsupported image mode {mode} (need 8- or 16-bit grayscale or RGB)")
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[..., None]
+    if mode == "I" and (a.min() < 0 or a.max() > 65535):  # "I": 16-bit PNGs in older Pillows, 32-bit TIFFs
+        raise DipError(path, f"unsupported image mode {mode} (32-bit values; need 8 or 16 bits)")
+    deep = mode.startswith("I")
+    a = a.astype(np.uint16 if deep else np.uint8)  # native byte order; 1-bit: 0/1
+    return _upright(opened, a), 1 if mode == "1" else 65535 if deep else 255, opened
+
+
+def _upright(img: Image.Image, a: np.ndarray) -> np.ndarray:
+    """``a`` turned as :func:`PIL.ImageOps.exif_transpose` turns ``img`` (camera JPEGs store the orientation in
+    EXIF): the same transpose for every kind of data, found by transposing an image of pixel indices."""
+    if img.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return a
+    h, w = a.shape[:2]
+    index = Image.fromarray(np.arange(h * w, dtype=np.int32).reshape(h, w))
+    index.info = dict(img.info)
+    moved = np.asarray(ImageOps.exif_transpose(index))
+    return a.reshape(h * w, -1)[moved.ravel()].reshape(*moved.shape, a.shape[2])
+
+
+@dataclass
+class Picture:
+    """An image as float32 (C, H, W) in [0, 1] (C = 1 or 3) and the bit depth of its file (8 or 16)."""
+
+    pixels: np.ndarray
+    bits: int
+
+
+def read_picture(path: str | os.PathLike) -> Picture:
+    """An opaque 8- or 16-bit grayscale or RGB image (any PIL format; 16-bit PNGs included), upright."""
+    a, white, img = _pixels(path)
+    if a.shape[2] in (2, 4):
+        if a[..., -1].min() < white:
             raise DipError(path, f"has transparency (mode {img.mode}); give an opaque image")
-        img = img.convert("RGB" if img.mode != "LA" else "L")
-    if img.mode == "1":
-        img = img.convert("L")
-    if img.mode not in ("L", "RGB"):
-        raise DipError(path, f"unsupported image mode {img.mode} (need 8-bit grayscale or RGB)")
-    a = np.asarray(img, dtype=np.float32) / 255.0
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()
+        a = a[..., :-1]
+    f = a.astype(np.float32) / float(white)  # 8-bit: the same numbers as ever (x / 255 in float32)
+    return Picture(np.ascontiguousarray(f.transpose(2, 0, 1)), 16 if white == 65535 else 8)
 
 
-def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
-    """A binary mask (255 or 1 = known, 0 = missing) as bool (H, W), checked against the image size."""
-    img = _open(path)
-    if img.mode not in ("L", "1", "P"):
-        raise DipError(path, f"mask must be a single-channel image, got mode {img.mode}")
-    a = np.asarray(img.convert("L") if img.mode == "P" else img)
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    if a.shape != tuple(shape):
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An 8- or 16-bit grayscale or RGB image as float32 in [0, 1], shaped (C, H, W) with C = 1 or 3."""
+    return read_picture(path).pixels
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int], threshold: float | None = None,
+              threshold_flag: str | None = None) -> np.ndarray:
+    """A mask as bool (H, W), True = known, checked against the image size.
+
+    White (255, 65535, or 1 in a 0/1 mask) = known, black (0) = missing, in any mode whose colour channels
+    agree; an alpha channel that is not fully opaque is the mask itself (transparent = missing) and the colours
+    are ignored. A mask with intermediate values (lossy: JPEG, soft edges) is refused unless ``threshold`` is
+    given (0-255 scale: values >= threshold are known); ``threshold_flag`` is the option the refusal names
+    (None: the caller has none).
+    """
+    a, white, img = _pixels(path)
+    if a.shape[:2] != tuple(shape):
         raise DipError(path, f"mask is {a.shape[1]}x{a.shape[0]} but the image is {shape[1]}x{shape[0]}")
-    values = set(np.unique(a).tolist())
-    if not (values <= {0, 255} or values <= {0, 1}):
-        bad = sorted(values - {0, 1, 255})[:5]
-        raise DipError(path, f"mask is not binary (values other than 0/255 or 0/1, e.g. {bad})")
-    known = a > 0
+    alpha = a.shape[2] in (2, 4) and a[..., -1].min() < white
+    values = a[..., -1:] if alpha else a[..., :3] if a.shape[2] >= 3 else a[..., :1]
+    cut = None if threshold is None else threshold * (257 if white == 65535 else 1)
+    if values.shape[2] == 3:
+        sides = values if cut is None else values >= cut
+        differ = (sides != sides[..., :1]).any(axis=2)
+        if differ.any():
+            y, x = np.argwhere(differ)[0]
+            raise DipError(path, f"mask's colour channels disagree at pixel x={x}, y={y} (values "
+                                 f"{tuple(values[y, x].tolist())}); paint it in black and white")
+    v = values[..., 0]
+    found = set(np.unique(v).tolist())
+    if found <= {0, white} or found <= {0, 1}:
+        known = v > 0
+    elif cut is not None:
+        known = v >= cut
+    else:
+        bad = sorted(found - {0, 1, white})[:5]
+        lossy = " (JPEG is lossy)" if img.format == "JPEG" else ""
+        way = f"; {threshold_flag} T counts values >= T as known" if threshold_flag else ""
+        raise DipError(path, f"mask is not binary (values other than 0/{white} or 0/1, e.g. {bad}){lossy}{way}")
     if not known.any():
         raise DipError(path, "mask has no known pixel (all zero)")
     return known
@@ -91,161 +158,23 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
     return u[0] if u.shape[0] == 1 else u.transpose(1, 2, 0)
 
 
-def write_png(path: str | os.PathLike, a: np.ndarray) -> None:
-    """Write a (C, H, W) float image or an (H, W[, 3]) uint8 image as PNG, atomically."""
+def to_uint16(a: np.ndarray) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint16, rounded."""
+    u = np.clip(np.rint(a * 65535.0), 0, 65535).astype(np.uint16)
+    return u[0] if u.shape[0] == 1 else u.transpose(1, 2, 0)
+
+
+def write_png(path: str | os.PathLike, a: np.ndarray, bits: int = 8) -> None:
+    """Write a (C, H, W) float image or an (H, W[, 3]) uint8 image as PNG, atomically; ``bits=16`` writes a
+    float image in 16 bits (grayscale through PIL, colour through pypng: PIL has no 16-bit colour mode)."""
+    if bits == 16 and a.dtype != np.uint8:
+        u = to_uint16(a)
+        with AtomicPath(path) as tmp:
+            if u.ndim == 2:
+                Image.fromarray(u).save(tmp, format="PNG")
+            else:
+                png.from_array(u.reshape(u.shape[0], -1), "RGB;16").save(str(tmp))
+        return
     u = a if a.dtype == np.uint8 else to_uint8(a)
     with AtomicPath(path) as tmp:
         Image.fromarray(u).save(tmp, format="PNG")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (on this machine)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def temp_prefix(path: str | os.PathLike) -> str:
-    """Prefix of this process's temporary files for ``path``: ``.<name>.<pid>.`` (see :func:`remove_stale_temps`)."""
-    return f".{Path(path).name}.{os.getpid()}."
-
-
-def remove_stale_temps(path: str | os.PathLike, suffix: str) -> list[Path]:
-    """Delete temporary siblings of ``path`` (``.<name>.<pid>.*<suffix>``, files or folders) whose writer is gone.
-
-    A process killed with SIGKILL (or a power loss) cannot clean up after itself; the next writer of the same
-    file does it. Temporary files of live processes are left alone. Returns the removed paths.
-    """
-    target = Path(path)
-    head = f".{target.name}."
-    removed = []
-    try:
-        siblings = list(target.parent.glob(f".{glob.escape(target.name)}.*{suffix}"))
-    except OSError:
-        return removed
-    for tmp in siblings:
-        pid = tmp.name[len(head):].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            try:
-                if tmp.is_dir() and not tmp.is_symlink():
-                    shutil.rmtree(tmp)
-                else:
-                    tmp.unlink()
-                removed.append(tmp)
-            except OSError:
-                pass
-    return removed
-
-
-def new_temp(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
-    """A new empty file ``.<name>.<pid>.<random><suffix>`` beside ``path`` (its folder created if needed), with
-    an ordinary file's permissions, for writing before an atomic :func:`os.replace` onto ``path``.
-
-    Temporaries of ``path`` left by killed writers are removed first (:func:`remove_stale_temps`).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(target, suffix)
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
-    os.close(fd)
-    _ordinary_permissions(name, 0o666)  # mkstemp makes 0600 files; results are ordinary files
-    return Path(name)
-
-
-def _ordinary_permissions(path: str | os.PathLike, mode: int) -> None:
-    """Give a temporary file (0o666) or folder (0o777) the permissions the umask gives new ones."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, mode & ~umask)
-
-
-class AtomicPath:
-    """Context manager yielding a temporary path beside ``path``; moved into place only on success.
-
-    The temporary file is ``.<name>.<pid>.<random>.tmp`` in the same directory (so the final
-    :func:`os.replace` is atomic); on any error it is removed, and one left by a killed process is removed by
-    the next writer. An ``OSError`` (disk full, read-only file system, ...) is re-raised naming ``path``.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        try:
-            self.tmp = new_temp(self.path)
-        except OSError as e:
-            raise OSError(e.errno, e.strerror, str(self.path)) from None
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                os.replace(self.tmp, self.path)
-                return
-            except OSError as e:
-                self.tmp.unlink(missing_ok=True)
-                raise OSError(e.errno, e.strerror, str(self.path)) from None
-        self.tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(self.tmp)):
-            exc.filename = str(self.path)  # name the file the user asked for, not our temporary one
-
-
-class StagedFiles:
-    """Render several outputs to temporary names beside them; move all into place together on success.
-
-    >>> with StagedFiles() as st:
-    ...     df.to_csv(st.path(out / "metrics.csv"))
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[Path, Path]] = []
-
-    def path(self, final: str | os.PathLike) -> Path:
-        """A fresh temporary path in ``final``'s directory (created if needed)."""
-        tmp = new_temp(final)  # also removes the temporaries of a `dip report` that was killed
-        self.pending.append((tmp, Path(final)))
-        return tmp
-
-    def __enter__(self) -> StagedFiles:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            for tmp, final in self.pending:
-                os.replace(tmp, final)
-        else:
-            for tmp, _ in self.pending:
-                tmp.unlink(missing_ok=True)
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically."""
-    with AtomicPath(path) as tmp:
-        tmp.write_text(text)
-
-
-@contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a new temporary folder ``.<name>.<pid>.<random>.tmp`` beside the folder ``path``; on success its
-    files move into ``path`` (created if absent, by one rename), ``metrics.json`` last, so a reader that sees
-    ``metrics.json`` sees a complete result. On any error the temporary folder is removed and ``path`` is left
-    as it was; one left by a killed writer is removed by the next writer (:func:`remove_stale_temps`).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(target, ".tmp")
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
-    try:
-        _ordinary_permissions(tmp, 0o777)
-        yield tmp
-        if not target.exists():
-            os.rename(tmp, target)
-            return
-        for name in sorted((f.name for f in tmp.iterdir()), key=lambda n: n == "metrics.json"):
-            os.replace(tmp / name, target / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,143 @@
+"""`dip inpaint`: restore a person's own image from the files they have.
+
+The steps around the fit (which is :mod:`dip.fit`, unchanged):
+
+1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.io.MASK_RULES`);
+2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
+3. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.memory`);
+4. fit the prepared copy (written beside the output, removed afterwards);
+5. bring the fill back to the original size (LANCZOS) and, unless ``--no-keep-known``, put every known pixel
+   of the original back unchanged; write 16 bits when the image had 16.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dip import runtime
+from dip.errors import DipError
+from dip.io import read_mask, read_picture, write_png
+from dip.memory import available_bytes, check_memory, fit_bytes
+from dip.request import FitRequest
+
+
+@dataclass
+class Prepared:
+    """The inputs as read (``pixels``, ``known``, ``bits``) and the copy the fit works on (``work_*``)."""
+
+    pixels: np.ndarray
+    known: np.ndarray
+    bits: int
+    work_pixels: np.ndarray
+    work_known: np.ndarray
+
+    @property
+    def reduced(self) -> bool:
+        return self.work_known.shape != self.known.shape
+
+
+def resize_image(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, H, W) float -> (C, h, w) with ``size`` = (h, w): LANCZOS on each channel in float ("F" mode), clipped."""
+    h, w = size
+    out = [np.asarray(Image.fromarray(ch).resize((w, h), Image.Resampling.LANCZOS)) for ch in pixels]
+    return np.clip(np.stack(out), 0.0, 1.0).astype(np.float32)
+
+
+def resize_mask(known: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool -> (h, w) bool, nearest neighbour (a pixel stays known or missing, never blends)."""
+    h, w = size
+    small = Image.fromarray(known.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
+    return np.asarray(small) > 0
+
+
+def reduced_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """(h, w) with the longer side ``max_side`` and the aspect kept; the size itself when already small enough."""
+    if max_side is None or max(height, width) <= max_side:
+        return height, width
+    s = max_side / max(height, width)
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
+def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None) -> Prepared:
+    """Read and validate image and mask; make the working copy for ``max_side``."""
+    picture = read_picture(image)
+    c, h, w = picture.pixels.shape
+    known = read_mask(mask, (h, w), threshold, threshold_flag="--mask-threshold")
+    size = reduced_size(h, w, max_side)
+    if size == (h, w):
+        return Prepared(picture.pixels, known, picture.bits, picture.pixels, known)
+    work_known = resize_mask(known, size)
+    if not work_known.any():
+        raise DipError(mask, f"no known pixel is left at --max-side {max_side}; use a larger --max-side")
+    return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known)
+
+
+def suggest_side(params: dict, channels: int, height: int, width: int, have: int) -> int | None:
+    """The largest --max-side (a multiple of 64, below the image's longer side) whose fit the memory ``have``
+    holds; None when not even 64 does."""
+    side = max(height, width)
+    while side > 64:
+        side = (side - 1) // 64 * 64
+        if fit_bytes(params, channels, *reduced_size(height, width, side)) <= have:
+            return side
+    return None
+
+
+def check_device_memory(req: FitRequest, prepared: Prepared) -> None:
+    """Refuse (one line, exit 2, before anything is allocated) a fit the device's memory cannot hold."""
+    c, h, w = prepared.work_pixels.shape
+    if req.crop:
+        h, w = min(h, req.crop), min(w, req.crop)
+    device = runtime.pick_device(req.device)
+    side = suggest_side(req.params, c, h, w, available_bytes(device))
+    way = ("use a smaller --crop, or a GPU with more memory" if req.crop else
+           f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory" if side
+           else "use a machine or GPU with more memory")
+    check_memory(req.image, req.params, c, h, w, device, way)
+
+
+def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
+    """The working copy as files for the fit (the image in the input's bit depth, the mask as 0/255)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask = folder / "image.png", folder / "mask.png"
+    write_png(image, prepared.work_pixels, bits=prepared.bits)
+    write_png(mask, np.where(prepared.work_known, 255, 0).astype(np.uint8))
+    return image, mask
+
+
+def chosen_output(m: dict, average: bool, stop: str) -> tuple[str, str]:
+    """Which of the fit's images ``dip inpaint`` writes (``--average``, ``--stop``), and what it is, in words."""
+    if average:
+        return "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
+    if stop == "auto":
+        fired = m["es_fired_at"]
+        return "output_es.png", (
+            f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
+            else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
+                 f"{m['iterations']} iterations)")
+    return "output.png", f"the final iterate ({m['iterations']} iterations)"
+
+
+def compose(prepared: Prepared, output: np.ndarray, crop: dict | None, keep_known: bool) -> np.ndarray:
+    """The picture to write: the fit's ``output`` at the original size (LANCZOS when reduced), with the known
+    pixels of the original put back unless ``keep_known`` is False. ``crop`` is the fit's crop box, if any."""
+    pixels, known = prepared.pixels, prepared.known
+    if crop:
+        sl = (slice(crop["top"], crop["top"] + crop["height"]), slice(crop["left"], crop["left"] + crop["width"]))
+        pixels, known = pixels[(slice(None), *sl)], known[sl]
+    if output.shape[1:] != known.shape:
+        output = resize_image(output, known.shape)
+    if not keep_known:
+        return output
+    return np.where(known[None], pixels, output).astype(np.float32)
+
+
+def clean(*folders: Path) -> None:
+    """Remove the fit's temporary folders."""
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,225 @@
+"""`dip inpaint` with the files people have: masks in any mode, lossy masks, 16-bit images, EXIF rotation, known
+pixels kept, images too large for the memory (refused before allocating) and --max-side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+from conftest import TINY, dip, make_image
+from dip.errors import DipError
+from dip.io import read_mask, read_picture
+
+FAST = [*TINY, "--iterations", "5", "--threads", "1"]
+H, W = 24, 40  # not square: a rotation changes the shape
+
+
+@pytest.fixture
+def known() -> np.ndarray:
+    return np.random.default_rng(3).random((H, W)) >= 0.4
+
+
+def _image(path: Path, rgb: bool = True) -> Path:
+    return make_image(path, (H, W), rgb=rgb)
+
+
+def _one_line_refusal(r, culprit: str) -> None:
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr
+    assert len(lines) == 1 and lines[0].startswith("dip: error: ") and culprit in lines[0], lines
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# ----------------------------------------------------------------- masks in any mode
+def _save_mask(kind: str, known: np.ndarray, path: Path) -> Path:
+    m = np.where(known, 255, 0).astype(np.uint8)
+    if kind == "L 0/1":
+        Image.fromarray(known.astype(np.uint8)).save(path)
+    elif kind == "1-bit":
+        Image.fromarray(m).convert("1").save(path)
+    elif kind == "RGB":
+        Image.fromarray(np.stack([m] * 3, -1)).save(path)
+    elif kind == "RGBA opaque":
+        Image.fromarray(np.stack([m] * 3 + [np.full_like(m, 255)], -1)).save(path)
+    elif kind == "RGBA alpha":  # an editor's eraser: colours anything, alpha 0 where missing
+        colours = np.random.default_rng(0).integers(0, 256, (H, W, 3)).astype(np.uint8)
+        Image.fromarray(np.dstack([colours, m])).save(path)
+    elif kind == "LA alpha":
+        Image.fromarray(np.dstack([np.full_like(m, 77), m]), mode="LA").save(path)
+    elif kind == "P":
+        Image.fromarray(np.stack([m] * 3, -1)).convert("P", palette=Image.Palette.ADAPTIVE, colors=2).save(path)
+    elif kind == "16-bit":
+        Image.fromarray(np.where(known, 65535, 0).astype(np.uint16)).save(path)
+    return path
+
+
+MASK_KINDS = ["L 0/1", "1-bit", "RGB", "RGBA opaque", "RGBA alpha", "LA alpha", "P", "16-bit"]
+
+
+@pytest.mark.parametrize("kind", MASK_KINDS)
+def test_masks_in_any_mode_read_the_same(tmp_path, known, kind):
+    path = _save_mask(kind, known, tmp_path / "mask.png")
+    assert np.array_equal(read_mask(path, (H, W)), known)
+
+
+def test_rgb_mask_whose_channels_disagree_is_refused_naming_a_pixel(tmp_path, known):
+    m = np.stack([np.where(known, 255, 0).astype(np.uint8)] * 3, -1)
+    m[5, 7] = (255, 0, 0)  # one red stroke pixel
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    r = dip("inpaint", _image(tmp_path / "img.png"), tmp_path / "mask.png", "-o", tmp_path / "out.png", *FAST)
+    _one_line_refusal(r, "mask.png: mask's colour channels disagree at pixel x=7, y=5 (values (255, 0, 0))")
+    assert _files(tmp_path) == ["img.png", "mask.png"]
+
+
+def test_jpeg_mask_is_refused_then_accepted_with_a_threshold(tmp_path, known):
+    Image.fromarray(np.where(known, 255, 0).astype(np.uint8)).save(tmp_path / "mask.jpg", quality=85)
+    img, out = _image(tmp_path / "img.png"), tmp_path / "out.png"
+    r = dip("inpaint", img, tmp_path / "mask.jpg", "-o", out, *FAST)
+    _one_line_refusal(r, "mask.jpg: mask is not binary")
+    assert "(JPEG is lossy); --mask-threshold T counts values >= T as known" in r.stderr
+    assert not out.exists()
+    with pytest.raises(DipError):
+        read_mask(tmp_path / "mask.jpg", (H, W))
+    assert (read_mask(tmp_path / "mask.jpg", (H, W), threshold=128) == known).mean() > 0.95
+    r = dip("inpaint", img, tmp_path / "mask.jpg", "-o", out, "--mask-threshold", "128", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(out)).shape == (H, W, 3)
+
+
+@pytest.mark.parametrize("bad", ["0", "300"])
+def test_threshold_outside_the_scale_is_refused(tmp_path, known, bad):
+    mask = _save_mask("RGB", known, tmp_path / "mask.png")
+    r = dip("inpaint", _image(tmp_path / "img.png"), mask, "-o", tmp_path / "out.png", "--mask-threshold", bad)
+    _one_line_refusal(r, "--mask-threshold: must be in (0, 255]")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_help_states_the_alpha_rule():
+    r = dip("inpaint", "--help")
+    assert "not fully opaque is the mask itself" in " ".join(r.stdout.split())
+
+
+# ----------------------------------------------------------------- 16 bits in and out, EXIF
+def _deep(rgb: bool) -> np.ndarray:
+    """A 16-bit image whose values are not multiples of 257 (so 8 bits would lose them)."""
+    y, x = np.mgrid[0:H, 0:W]
+    g = (1000 + 997 * x + 1511 * y).astype(np.uint16)
+    return np.stack([g, g + 7, g + 13], -1) if rgb else g
+
+
+@pytest.mark.parametrize("rgb", [False, True], ids=["gray16", "rgb16"])
+def test_16_bit_images_are_read_restored_and_written_in_16_bits(tmp_path, known, rgb):
+    a = _deep(rgb)
+    img = tmp_path / "img.png"
+    if rgb:
+        png.from_array(a.reshape(H, -1), "RGB;16").save(str(img))
+        assert Image.open(img).mode == "RGB"  # what PIL makes of it: the high bytes only
+    else:
+        Image.fromarray(a).save(img)
+    picture = read_picture(img)
+    assert picture.bits == 16
+    assert np.allclose(np.moveaxis(picture.pixels, 0, -1).squeeze() * 65535, a, atol=0.01)
+    mask, out = _save_mask("L 0/1", known, tmp_path / "mask.png"), tmp_path / "out.png"
+    r = dip("inpaint", img, mask, "-o", out, *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "16-bit" in r.stdout
+    _, _, rows, info = png.Reader(filename=str(out)).asDirect()
+    assert info["bitdepth"] == 16 and info["planes"] == (3 if rgb else 1)
+    written = np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(a.shape)
+    assert np.array_equal(written[known], a[known])  # known pixels exactly, all 16 bits
+
+
+def _with_orientation(path: Path, upright: Image.Image, **save) -> Path:
+    """Save ``upright`` as a camera does: pixels stored turned, EXIF orientation 6 (display: rotate 90° CW)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, **save)
+    return path
+
+
+def test_exif_rotated_jpeg_and_mask_are_turned_alike(tmp_path, known):
+    upright = Image.open(_image(tmp_path / "upright.png"))
+    img = _with_orientation(tmp_path / "photo.jpg", upright, quality=100, subsampling=0)
+    mask = _with_orientation(tmp_path / "mask.png", Image.fromarray(np.where(known, 255, 0).astype(np.uint8)))
+    assert Image.open(img).size == (H, W)  # stored turned
+    picture = read_picture(img)
+    assert picture.pixels.shape == (3, H, W)
+    assert np.abs(picture.pixels * 255 - np.moveaxis(np.asarray(upright, np.float32), -1, 0)).mean() < 2  # 180°: 47
+    assert np.array_equal(read_mask(mask, (H, W)), known)
+    out = tmp_path / "out.png"
+    r = dip("inpaint", img, mask, "-o", out, *FAST)
+    assert r.returncode == 0, r.stderr
+    written = np.asarray(Image.open(out))
+    assert written.shape == (H, W, 3)
+    assert np.array_equal(written[known], np.moveaxis(np.rint(picture.pixels * 255), 0, -1).astype(np.uint8)[known])
+
+
+# ----------------------------------------------------------------- known pixels kept
+def test_known_pixels_are_kept_unless_no_keep_known(tmp_path, known):
+    img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
+    original = np.asarray(Image.open(img))
+    kept, raw = tmp_path / "kept.png", tmp_path / "raw.png"
+    assert dip("inpaint", img, mask, "-o", kept, *FAST).returncode == 0
+    assert dip("inpaint", img, mask, "-o", raw, "--no-keep-known", *FAST).returncode == 0
+    kept_a, raw_a = np.asarray(Image.open(kept)), np.asarray(Image.open(raw))
+    assert np.array_equal(kept_a[known], original[known])
+    assert np.array_equal(kept_a[~known], raw_a[~known])  # the same fit: the fill is the network's output
+    assert not np.array_equal(raw_a[known], original[known])  # 5 iterations do not reproduce the image
+
+
+# ----------------------------------------------------------------- memory and --max-side
+def test_a_fit_too_large_for_the_memory_is_refused_before_starting(tmp_path, known, monkeypatch):
+    monkeypatch.setenv("DIP_AVAILABLE_MEMORY_MB", "1")  # the child process sees 1 MiB available
+    img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
+    r = dip("inpaint", img, mask, "-o", tmp_path / "out.png", *FAST)
+    _one_line_refusal(r, f"img.png: a {W}x{H} fit needs about")
+    assert "but only 1 MiB memory available on cpu; use a machine or GPU with more memory" in r.stderr
+    assert _files(tmp_path) == ["img.png", "mask.png"]
+
+
+def test_refusal_suggests_a_max_side_that_then_fits(tmp_path, monkeypatch):
+    from dip.memory import fit_bytes
+    from dip.presets import resolve
+
+    params = resolve("fig7_text", {"n_down": [8] * 3, "n_up": [8] * 3, "n_skip": [2] * 3})
+    big = (96, 160)
+    img = make_image(tmp_path / "img.png", big, rgb=True)
+    mask = tmp_path / "mask.png"
+    known = np.random.default_rng(4).random(big) >= 0.3
+    Image.fromarray(np.where(known, 255, 0).astype(np.uint8)).save(mask)
+    have = (fit_bytes(params, 3, 96, 160) + fit_bytes(params, 3, 77, 128)) / 2 / 2**20  # 128 fits, 160 not
+    monkeypatch.setenv("DIP_AVAILABLE_MEMORY_MB", f"{have:.3f}")
+    out = tmp_path / "out.png"
+    r = dip("inpaint", img, mask, "-o", out, *FAST)
+    _one_line_refusal(r, "use --max-side 128 to fit a smaller copy and upsample the fill, or a GPU")
+    assert not out.exists()
+    r = dip("inpaint", img, mask, "-o", out, *FAST, "--max-side", "128")
+    assert r.returncode == 0, r.stderr
+    assert "fitted at 128x77 and upsampled" in r.stdout
+    written, original = np.asarray(Image.open(out)), np.asarray(Image.open(img))
+    assert written.shape == (*big, 3)  # the original size
+    assert np.array_equal(written[known], original[known])  # known pixels from the full-resolution original
+    assert _files(tmp_path) == ["img.png", "mask.png", "out.png"]
+
+
+def test_max_side_cannot_combine_with_crop(tmp_path, known):
+    img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
+    r = dip("inpaint", img, mask, "-o", tmp_path / "out.png", "--max-side", "16", "--crop", "16")
+    _one_line_refusal(r, "--max-side: cannot be combined with --crop")
+
+
+def test_memory_estimate_counts_activations_in_proportion_to_the_pixels():
+    from dip.memory import activation_bytes
+    from dip.presets import resolve
+
+    params = resolve("table1", {})
+    small, large = activation_bytes(params, 1, 256, 256), activation_bytes(params, 1, 512, 512)
+    assert 3.9 < large / small < 4.0  # four times the pixels (the reflection borders grow by less)
+    assert 400 * 2**20 < small < 480 * 2**20  # ~7 KB per pixel for the Table 1 network (128 channels)
