@@ -6,7 +6,6 @@ import argparse
 import errno
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable

@@ -93,6 +93,7 @@ class Fit:
         self.eval_seconds = 0.0
         self.output_iteration: int | None = None  # the iteration whose state output.png holds
         self.stopped_at: int | None = None  # where --stop auto ended the loop (the rule fired)
+        self.images: dict[str, np.ndarray] = {}  # file name -> float image, once run() has finished
         self.progress = Progress(self.total, progress, req.tags.get("image", "fit"), quiet=quiet)
 
     # ------------------------------------------------------------------ the loop
