@@ -70,8 +70,8 @@ def test_evaluating_does_not_change_the_fit(tmp_path, img, mask):
     assert (tmp_path / "a" / "output.png").read_bytes() == (tmp_path / "b" / "output.png").read_bytes()
     assert a["psnr"] == b["psnr"]
     ca, cb = curve(tmp_path / "a"), curve(tmp_path / "b")
-    shared = sorted(set(ca) & set(cb))  # iterations 0, 21 and 39
-    assert shared == [0, 21, 39] and all(ca[i] == cb[i] for i in shared)
+    shared = sorted(set(ca) & set(cb))  # iterations 0, 21, 39 and the final iterate 40
+    assert shared == [0, 21, 39, 40] and all(ca[i] == cb[i] for i in shared)
 
 
 def test_loss_is_the_masked_squared_error_over_all_pixels(tmp_path):
@@ -85,6 +85,7 @@ def test_loss_is_the_masked_squared_error_over_all_pixels(tmp_path):
     assert 0.4 < known < 0.6
     fit(img, mask, tmp_path / "out", "--iterations", "30", "--reg-noise-std", "0", "--eval-every", "10")
     rows = curve(tmp_path / "out")
-    assert sorted(rows) == [0, 10, 20, 29]
+    assert sorted(rows) == [0, 10, 20, 29, 30]
+    assert "loss" not in rows.pop(30)  # the final iterate after the last step: no training forward, no loss
     for it, r in rows.items():
         assert r["loss"] == pytest.approx(10 ** (-r["psnr_masked"] / 10) * known, rel=1e-4), it

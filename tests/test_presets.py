@@ -9,6 +9,9 @@ mirror's README summarises them ("What the authors' notebooks do"):
   reg_noise_std=0.03, num_channels_down=num_channels_up=[128]*5, num_channels_skip=[4]*5, upsample 'bilinear'.
 - Both: get_noise(..., var=1/10) is U(0, 0.1); the loop restores the last good state on a masked-PSNR drop of
   more than 5 dB between checks. max_backtracks=50 is this project's own bound (the notebooks loop forever).
+- Beyond the final iterate: the output average's weight 0.99 is the authors' `denoising.ipynb` (exp_weight);
+  the stopping rule's alpha 0.1 and patience 1000 are those of Wang et al.'s ES_EMV notebook
+  (sun-umn/Early_Stopping_for_DIP).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from conftest import dip
 from dip.presets import resolve
 
 NET = {"input_kind": "noise", "input_depth": 32, "input_scale": 0.1, "n_down": [128] * 5, "n_up": [128] * 5,
-       "k_down": 3, "k_up": 3, "k_skip": 1, "eval_every": 50, "backtrack_db": 5.0, "max_backtracks": 50}
+       "k_down": 3, "k_up": 3, "k_skip": 1, "eval_every": 50, "backtrack_db": 5.0, "max_backtracks": 50,
+       "ema_weight": 0.99, "es_alpha": 0.1, "es_patience": 1000}
 EXPECTED = {
     "table1": {**NET, "n_skip": [4] * 5, "upsample": "bilinear", "lr": 0.001, "iterations": 11000,
                "reg_noise_std": 0.03},
