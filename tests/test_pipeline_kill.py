@@ -221,7 +221,9 @@ def interrupt_midway(tmp_path: Path, sig: int) -> tuple[Path, set[str], set[str]
     """Run the subset, send ``sig`` to the whole process group once >= 1 fit is recorded finished and an
     unfinished one has a checkpoint. Returns (work, finished images, interrupted images, their snapshots)."""
     work = _config_copy(tmp_path, subset)
-    p = start(work, TARGET)
+    # --retries 0: the default profile's retry would otherwise restart a job that the signal ended (it resumes
+    # from its checkpoint), and the interrupted run could finish; what is tested is the run after the interruption.
+    p = start(work, "--retries", "0", TARGET)
     try:
         t0 = time.time()
         while True:
