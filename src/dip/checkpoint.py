@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from dip.errors import DipError
+from dip.guard import restore, snapshot
 from dip.io import AtomicPath
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dip.fit import Fit
 
 log = logging.getLogger("dip.checkpoint")
 
@@ -55,6 +59,34 @@ class Checkpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def fit_state(fit: "Fit", seconds: float) -> dict[str, Any]:
+    """What a checkpoint holds: parameters, buffers and Adam state, z, every random generator's state, the
+    curve, the guard, the observers, and the wall time so far."""
+    return {
+        **snapshot(fit.net, fit.optimizer), "z": fit.step.z,
+        "noise_gen": fit.step.noise.generator.get_state(), "cpu_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if fit.device.type == "cuda" else None,
+        **fit.curve.state_dict(), **fit.guard.state_dict(), "seconds": seconds,
+        "observers": {name: o.state_dict() for name, o in fit.observers.items()},
+    }
+
+
+def restore_fit(fit: "Fit", state: dict[str, Any]) -> None:
+    """Put a :func:`fit_state` back into a freshly built fit of the same fingerprint (tensors in place)."""
+    restore(fit.net, fit.optimizer, state)
+    fit.step.z.copy_(state["z"])
+    fit.step.noise.generator.set_state(state["noise_gen"])
+    torch.set_rng_state(state["cpu_rng"])
+    if state["cuda_rng"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    fit.curve.load_state_dict(state)
+    fit.guard.load_state_dict(state)
+    for name, observer in fit.observers.items():
+        observer.load_state_dict(state["observers"][name], fit.device)
+    fit.prior_seconds = state["seconds"]
+    fit.start = fit.resumed_from = state["iteration"]
 
 
 def _write_failure(folder: Path, e: Exception) -> str:

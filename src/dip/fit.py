@@ -28,15 +28,15 @@ import torch
 
 from dip import runtime
 from dip.averaging import OutputAverage
-from dip.checkpoint import Checkpoint
+from dip.checkpoint import Checkpoint, fit_state, restore_fit
 from dip.curve import Curve
 from dip.errors import Interrupted
-from dip.guard import Guard, restore, snapshot
+from dip.guard import Guard
 from dip.interrupts import StopRequests
 from dip.metrics import psnr_known
 from dip.model import SkipConfig, SkipNet, network_input, padded_size
 from dip.objective import MaskedMSE
-from dip.outputs import check_out_dir, fit_metrics, write_fit_outputs
+from dip.outputs import check_out_dir, fit_metrics, observer_images, write_fit_outputs
 from dip.progress import Progress
 from dip.request import FitRequest, fingerprint, load_inputs
 from dip.step import EagerStep, GraphStep, Perturbation
@@ -126,7 +126,7 @@ class Fit:
         self.progress.close()
         self.close()
         ran = (self.stopped_at or self.total) - self.start
-        images = {"output.png": estimate, **self.observer_images()}
+        images = {"output.png": estimate, **observer_images(self.average, self.stopping)}
         self.images = images  # the float images, for dip inpaint (which writes 16 bits and keeps known pixels)
         metrics = fit_metrics(self, images, ran=ran, loop_seconds=loop_s)
         write_fit_outputs(self.req, self.inputs, images, self.curve, metrics)
@@ -156,16 +156,6 @@ class Fit:
     def due(self, it: int) -> bool:
         """Whether iteration ``it`` evaluates: every ``eval_every``-th and the last."""
         return it % self.params["eval_every"] == 0 or it == self.total - 1
-
-    def observer_images(self) -> dict[str, np.ndarray]:
-        """The output average (``output_ema.png``) and the early-stopped output x_{t*} (``output_es.png``)."""
-        images = {}
-        if self.average.average is not None:
-            images["output_ema.png"] = self.average.average[0].cpu().numpy()
-        es_iter, es_output = self.stopping.result()
-        if es_output is not None:
-            images["output_es.png"] = es_output[0].cpu().numpy()
-        return images
 
     def estimate(self) -> np.ndarray:
         """f_θ(z) without the perturbation, cropped to the image, as a (C, H, W) numpy array."""
@@ -198,32 +188,14 @@ class Fit:
     # ------------------------------------------------------------------ checkpoints
     def save(self, iteration: int, seconds: float) -> None:
         """Checkpoint at an iteration boundary: everything :meth:`resume` needs to go on bit for bit."""
-        state = {
-            **snapshot(self.net, self.optimizer), "z": self.step.z,
-            "noise_gen": self.step.noise.generator.get_state(), "cpu_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            **self.curve.state_dict(), **self.guard.state_dict(), "seconds": seconds,
-            "observers": {name: o.state_dict() for name, o in self.observers.items()},
-        }
-        self.checkpoint.save(iteration, state)
+        self.checkpoint.save(iteration, fit_state(self, seconds))
 
     def resume(self) -> None:
-        s = self.checkpoint.load()
-        if s is None:
-            return
-        restore(self.net, self.optimizer, s)
-        self.step.z.copy_(s["z"])
-        self.step.noise.generator.set_state(s["noise_gen"])
-        torch.set_rng_state(s["cpu_rng"])
-        if s["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(s["cuda_rng"])
-        self.curve.load_state_dict(s)
-        self.guard.load_state_dict(s)
-        for name, observer in self.observers.items():
-            observer.load_state_dict(s["observers"][name], self.device)
-        self.prior_seconds = s["seconds"]
-        self.start = self.resumed_from = s["iteration"]
-        log.info("resumed from %s at iteration %d", self.checkpoint.path, self.start)
+        """Go on from a checkpoint of this very fit (same fingerprint), if there is one."""
+        state = self.checkpoint.load()
+        if state is not None:
+            restore_fit(self, state)
+            log.info("resumed from %s at iteration %d", self.checkpoint.path, self.start)
 
     def close(self) -> None:
         """Wait for pending evaluations and stop the metrics thread."""

@@ -16,11 +16,13 @@ import torch
 
 import dip
 from dip import runtime
+from dip.averaging import OutputAverage
 from dip.curve import Curve
 from dip.errors import DipError
 from dip.io import atomic_directory, to_uint8, write_png, write_text
 from dip.metrics import psnr, psnr_known, ssim
 from dip.request import FitRequest, Inputs
+from dip.stopping import VarianceStop
 
 if TYPE_CHECKING:  # pragma: no cover
     from dip.fit import Fit
@@ -39,6 +41,17 @@ def as_chw(u8: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, 3) uint8 -> (C, H, W) float64 in [0, 1]."""
     a = u8.astype(np.float64) / 255.0
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def observer_images(average: OutputAverage, stopping: VarianceStop) -> dict[str, np.ndarray]:
+    """The output average (``output_ema.png``) and the early-stopped output x_{t*} (``output_es.png``)."""
+    images = {}
+    if average.average is not None:
+        images["output_ema.png"] = average.average[0].cpu().numpy()
+    _, es_output = stopping.result()
+    if es_output is not None:
+        images["output_es.png"] = es_output[0].cpu().numpy()
+    return images
 
 
 def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_seconds: float) -> dict[str, Any]:
