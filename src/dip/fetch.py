@@ -15,7 +15,6 @@ import http.client
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,7 +26,8 @@ from PIL import Image
 
 from dip import schemas
 from dip.errors import DipError
-from dip.io import remove_stale_temps, sha256_file, temp_prefix
+from dip.atomic import new_temp
+from dip.io import sha256_file
 
 MIRROR_ENV = "DIP_DATA_MIRROR"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -159,14 +159,11 @@ def _install(target: Path, entry: dict[str, Any], sources: list[tuple[str, str]]
     last: Exception | None = None
     for kind, where in sources:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temps(target, ".part")  # left by a fetch that was killed (SIGKILL, power loss)
-            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target), suffix=".part")
+            tmp = new_temp(target, ".part")  # also removes the .part files of a fetch that was killed
         except OSError as e:
             raise DipError(target.parent, f"cannot write the destination folder ({e.strerror or e})") from None
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(tmp, "wb") as out:
                 if kind == "mirror":
                     with open(where, "rb") as src:
                         shutil.copyfileobj(src, out)
