@@ -35,7 +35,7 @@ import pandas as pd
 from benchmarks.common import ROOT, make_mask, project_config, table1_image
 from benchmarks.modes import FIT_MODES, MODES
 from dip import stats
-from dip.io import write_text
+from dip.atomic import write_text
 
 REFERENCE = "fp32"
 TASK = "table1"

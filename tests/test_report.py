@@ -352,7 +352,7 @@ def test_staged_files_remove_temporaries_of_killed_writers(tmp_path):
     import os
 
     from conftest import dead_pid
-    from dip.io import StagedFiles
+    from dip.atomic import StagedFiles
 
     stale = tmp_path / f".metrics.csv.{dead_pid()}.abc123.tmp"
     live = tmp_path / f".metrics.csv.{os.getppid()}.def456.tmp"

@@ -2,7 +2,7 @@
 
 A checkpoint is resumed only when its fingerprint (:func:`dip.request.fingerprint`: parameters, seed, inputs,
 precision, device, threads, version) equals the current fit's; any other one is ignored with a warning and
-overwritten. It is written atomically (:class:`dip.io.AtomicPath`), so a kill during a save keeps the previous one.
+overwritten. It is written atomically (:class:`dip.atomic.AtomicPath`), so a kill during a save keeps the previous one.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dip.atomic import AtomicPath
 from dip.errors import DipError
 from dip.guard import restore, snapshot
-from dip.io import AtomicPath
 
 if TYPE_CHECKING:  # pragma: no cover
     from dip.fit import Fit

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from dip.atomic import StagedFiles
 from dip.errors import DipError
-from dip.io import StagedFiles
 from dip.records import BASELINE_COLUMNS, KEY, load_config
 from dip.table1 import TOLERANCE_EPS
+
 
 def read_metrics_csv(path: Path, what: str) -> pd.DataFrame:
     """A metrics.csv (or baseline) with the key and psnr columns checked and no duplicate keys."""

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from dip.atomic import StagedFiles
 from dip.errors import DipError
 from dip.io import read_image, to_uint8
-from dip.io import StagedFiles
 from dip.records import PAPER_PROFILE, check_profile, load_fit_metrics
 
 

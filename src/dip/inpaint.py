@@ -2,7 +2,7 @@
 
 The steps around the fit (which is :mod:`dip.fit`, unchanged):
 
-1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.io.MASK_RULES`);
+1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.cli.MASK_RULES`);
 2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
 3. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.memory`);
 4. fit the prepared copy (written beside the output, removed afterwards);

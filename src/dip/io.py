@@ -1,8 +1,7 @@
 """Reading and writing images and masks with validation, and sha256 of files.
 
 Every reader raises :class:`dip.errors.DipError` naming the file and the problem, so the CLI can print
-one line and exit 2 before anything is written. Writers are atomic (:mod:`dip.atomic`, whose helpers are
-importable from here as well).
+one line and exit 2 before anything is written. Writers are atomic (:mod:`dip.atomic`).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ import numpy as np
 import png
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from dip.atomic import (AtomicPath, StagedFiles, atomic_directory, new_temp, pid_alive,  # noqa: F401 (re-exported)
-                        remove_stale_temps, temp_prefix, write_text)
+from dip.atomic import AtomicPath
 from dip.errors import DipError
 
 

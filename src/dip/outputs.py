@@ -1,6 +1,6 @@
 """What a fit leaves behind: ``output.png``, ``observed.png``, ``curve.csv`` and ``metrics.json``, in one folder.
 
-The folder is written atomically (:func:`dip.io.atomic_directory`): a reader that finds ``metrics.json`` finds a
+The folder is written atomically (:func:`dip.atomic.atomic_directory`): a reader that finds ``metrics.json`` finds a
 complete result, and a killed fit leaves nothing but a temporary sibling that the next run removes.
 """
 
@@ -16,10 +16,11 @@ import torch
 
 import dip
 from dip import runtime
+from dip.atomic import atomic_directory, write_text
 from dip.averaging import OutputAverage
 from dip.curve import Curve
 from dip.errors import DipError
-from dip.io import atomic_directory, to_uint8, write_png, write_text
+from dip.io import to_uint8, write_png
 from dip.metrics import psnr, psnr_known, ssim
 from dip.request import FitRequest, Inputs
 from dip.stopping import VarianceStop

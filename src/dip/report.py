@@ -3,7 +3,7 @@
 `dip report` reads each fit's ``metrics.json`` and ``curve.csv`` (:mod:`dip.records`) and writes, into ``--out``:
 metrics.csv, table1.md, table1.csv (:mod:`dip.table1`), curves.csv, curves.png and summary.json. All files are
 rendered to temporary names in ``--out`` first and moved into place together at the end
-(:class:`dip.io.StagedFiles`), so a failure leaves the old set.
+(:class:`dip.atomic.StagedFiles`), so a failure leaves the old set.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dip.atomic import StagedFiles
 from dip.errors import DipError
-from dip.io import StagedFiles
 from dip.records import CURVES_COLUMNS, METRICS_COLUMNS, collect, load_config, profile_of
 from dip.table1 import fmt, summary, table1, table1_markdown
 

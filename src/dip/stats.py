@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dip.io import write_text
+from dip.atomic import write_text
 
 STAT_COLUMNS = ("n_a", "n_b", "mean_a", "mean_b", "std_a", "std_b", "delta", "ci_low", "ci_high", "verdict")
 CSV_KEYS = ("task", "image")
