@@ -113,10 +113,10 @@ class Fit:
                     raise Interrupted(f"fit {self.req.out}", f"stopped by {stop.requested} at iteration {it}; "
                                       "checkpoint saved, run the same command to resume")
                 self.iterate(it)
-                if self.req.stop_early and self.due(it) and self.stopping.fired() is not None:
+                if self.req.stop_early and self.due(it) and (fired := self.stopping.fired()) is not None:
                     self.stopped_at = it + 1
                     log.info("the stopping rule fired at iteration %d (minimum output variance at %d); stopping",
-                             self.stopping.fired(), self.stopping.result()[0])
+                             fired, self.stopping.result()[0])
                     break
                 if every and (it + 1) % every == 0 and it + 1 < self.total:
                     self.save(it + 1, self.prior_seconds + time.perf_counter() - t0)
@@ -142,15 +142,14 @@ class Fit:
         output = self.step.output[..., :h, :w]
         for observer in self.observers.values():
             observer.observe(it, output)
+        accepted = True
         if self.due(it):
             runtime.synchronize(self.device)  # queued device work is iteration time, not evaluation time
             t = time.perf_counter()
             accepted = self.evaluate(it, float(loss.detach()))
             self.eval_seconds += time.perf_counter() - t
-            if not accepted:
-                self.progress.update(1)
-                return
-        self.step.update()
+        if accepted:
+            self.step.update()
         self.progress.update(1)
 
     def due(self, it: int) -> bool:
