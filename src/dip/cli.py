@@ -1,4 +1,4 @@
-"""The `dip` command: fit, inpaint, mask, describe (here) and fetch, report, compare, figure7 (their modules)."""
+"""The `dip` command: fit, inpaint, mask (here) and fetch, report, compare, figure7, describe (their modules)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -19,6 +19,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "report": ("dip.report", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
     "compare": ("dip.compare", "main", "compare a metrics.csv with a baseline (CI regression gate)"),
     "figure7": ("dip.figure7", "main", "draw the Figure 7 montage"),
+    "describe": ("dip.describe", "main", "print a preset's network, its shapes and parameter count"),
 }
 
 
@@ -130,12 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--like", type=Path, required=True, help="image whose size the mask takes")
     m.add_argument("-o", "--output", type=Path, required=True)
 
-    d = sub.add_parser("describe", help="print a preset's network, its shapes and parameter count")
-    d.add_argument("--preset", required=True)
-    d.add_argument("--presets", type=Path)
-    d.add_argument("--size", default="512x512", help="HxW for the shapes (default 512x512)")
-    d.add_argument("--channels", type=int, default=1, help="image channels (1 gray, 3 RGB)")
-
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
@@ -230,45 +225,7 @@ def cmd_mask(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_describe(args: argparse.Namespace) -> int:
-    import torch
-
-    from dip.model import SkipConfig, SkipNet, count_parameters, input_channels, padded_size
-    from dip.presets import resolve
-
-    p = resolve(args.preset, {}, args.presets)
-    try:
-        h, w = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise DipError("--size", f"expected HxW such as 512x512, got {args.size!r}") from None
-    in_ch = input_channels(p)
-    cfg = SkipConfig.from_preset(p, args.channels)
-    net = SkipNet(cfg)
-    hp, wp = padded_size(h, w, cfg.depth)
-    rows: list[str] = []
-
-    def hook(name: str) -> Callable:
-        return lambda mod, inp, out: rows.append(f"  {name:<28} {str(tuple(inp[0].shape)):<22} -> {tuple(out.shape)}")
-
-    labels = {"down": "d", "skip": "s", "up": "u", "upsample": "upsample"}
-    for name, mod in net.named_modules():
-        kind = name.split(".")[-1]
-        if kind in labels:
-            mod.register_forward_hook(hook(f"{labels[kind]}{name.count('deeper') + 1}"))
-        elif kind == "head":
-            mod.register_forward_hook(hook("output (1x1 conv, sigmoid)"))
-    with torch.no_grad():
-        net(torch.zeros(1, in_ch, hp, wp))
-    print(f"preset {args.preset}: {p.get('description', '')}")
-    print(f"input z: {in_ch} x {hp} x {wp} ({p['input_kind']}){' (padded from %dx%d)' % (h, w) if (hp, wp) != (h, w) else ''}")
-    print("blocks (execution order; nesting depth = scale):")
-    print("\n".join(rows))
-    print(net)
-    print(f"parameters: {count_parameters(net):,}")
-    return 0
-
-
-COMMANDS = {"fit": cmd_fit, "inpaint": cmd_inpaint, "mask": cmd_mask, "describe": cmd_describe}
+COMMANDS = {"fit": cmd_fit, "inpaint": cmd_inpaint, "mask": cmd_mask}
 
 
 def main(argv: list[str] | None = None) -> int:

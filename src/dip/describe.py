@@ -1,0 +1,63 @@
+"""`dip describe`: a preset's skip network as the supplementary material draws it (blocks d_i, s_i, u_i), with
+the shapes at a given image size and the parameter count."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from dip.errors import DipError
+from dip.model import SkipConfig, SkipNet, count_parameters, input_channels, padded_size
+from dip.presets import resolve
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`dip describe`."""
+    parser = argparse.ArgumentParser(prog="dip describe", description="Print a preset's network: its blocks in "
+                                     "execution order with their input and output shapes, the layers, and the "
+                                     "parameter count.")
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--presets", type=Path, help="another presets file (default: the packaged one)")
+    parser.add_argument("--size", default="512x512", help="HxW for the shapes (default 512x512)")
+    parser.add_argument("--channels", type=int, default=1, help="image channels (1 gray, 3 RGB)")
+    args = parser.parse_args(argv)
+    p = resolve(args.preset, {}, args.presets)
+    try:
+        h, w = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise DipError("--size", f"expected HxW such as 512x512, got {args.size!r}") from None
+    in_ch = input_channels(p)
+    cfg = SkipConfig.from_preset(p, args.channels)
+    net = SkipNet(cfg)
+    hp, wp = padded_size(h, w, cfg.depth)
+    rows: list[str] = []
+
+    def hook(name: str) -> Callable:
+        return lambda mod, inp, out: rows.append(f"  {name:<28} {str(tuple(inp[0].shape)):<22} -> {tuple(out.shape)}")
+
+    labels = {"down": "d", "skip": "s", "up": "u", "upsample": "upsample"}
+    for name, mod in net.named_modules():
+        kind = name.split(".")[-1]
+        if kind in labels:
+            mod.register_forward_hook(hook(f"{labels[kind]}{name.count('deeper') + 1}"))
+        elif kind == "head":
+            mod.register_forward_hook(hook("output (1x1 conv, sigmoid)"))
+    with torch.no_grad():
+        net(torch.zeros(1, in_ch, hp, wp))
+    print(f"preset {args.preset}: {p.get('description', '')}")
+    print(f"input z: {in_ch} x {hp} x {wp} ({p['input_kind']}){' (padded from %dx%d)' % (h, w) if (hp, wp) != (h, w) else ''}")
+    print("blocks (execution order; nesting depth = scale):")
+    print("\n".join(rows))
+    print(net)
+    print(f"parameters: {count_parameters(net):,}")
+    return 0
+
+
+if __name__ == "__main__":
+    from dip.cli import main as dip_main
+
+    sys.exit(dip_main(["describe", *sys.argv[1:]]))
