@@ -22,7 +22,7 @@ from PIL import Image
 from dip import runtime
 from dip.errors import DipError
 from dip.io import read_mask, read_picture, write_png
-from dip.memory import available_bytes, check_memory, fit_bytes
+from dip.memory import check_memory, fit_bytes
 from dip.request import FitRequest
 
 
@@ -93,12 +93,14 @@ def check_device_memory(req: FitRequest, prepared: Prepared) -> None:
     c, h, w = prepared.work_pixels.shape
     if req.crop:
         h, w = min(h, req.crop), min(w, req.crop)
-    device = runtime.pick_device(req.device)
-    side = suggest_side(req.params, c, h, w, available_bytes(device))
-    way = ("use a smaller --crop, or a GPU with more memory" if req.crop else
-           f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory" if side
-           else "use a machine or GPU with more memory")
-    check_memory(req.image, req.params, c, h, w, device, way)
+    def way_out(have: int) -> str:
+        if req.crop:
+            return "use a smaller --crop, or a GPU with more memory"
+        side = suggest_side(req.params, c, h, w, have)
+        return (f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory"
+                if side else "use a machine or GPU with more memory")
+
+    check_memory(req.image, req.params, c, h, w, runtime.pick_device(req.device), way_out)
 
 
 def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:

@@ -19,7 +19,7 @@ the image. The estimate is for fp32 (bf16 needs less, so it is conservative ther
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -94,11 +94,12 @@ def available_bytes(device: torch.device) -> int:
 
 
 def check_memory(subject: str, params: dict[str, Any], channels: int, height: int, width: int,
-                 device: torch.device, way_out: str) -> int:
-    """Raise :class:`DipError` (one line: need, available, ``way_out``) when the fit cannot fit; return the need."""
+                 device: torch.device, way_out: Callable[[int], str]) -> int:
+    """Raise :class:`DipError` (one line: need, available, ``way_out(available)``) when the fit cannot fit;
+    return the need. ``way_out`` is only called for a refusal (finding a smaller size that fits costs estimates)."""
     need, have = fit_bytes(params, channels, height, width), available_bytes(device)
     if need > have:
         where = "GPU memory free" if device.type == "cuda" else "memory available"
         raise DipError(subject, f"a {width}x{height} fit needs about {need / MIB:,.0f} MiB but only "
-                                f"{have / MIB:,.0f} MiB {where} on {device.type}; {way_out}")
+                                f"{have / MIB:,.0f} MiB {where} on {device.type}; {way_out(have)}")
     return need
