@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, required=True, help="output directory")
     f.add_argument("--tag", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="recorded in metrics.json under tags (the pipeline records profile, task, image)")
+    e = f.add_argument_group("engine")
+    e.add_argument("--engine", choices=["ours", "authors"], default="ours",
+                   help="ours (dip.fit) or authors: the authors' network (their models package, fetched as the "
+                        "manifest's authors_code dataset) in a loop written after their notebooks (dip.authors; "
+                        "fp32 only); it also writes output_shown.png, what the notebook shows at the end")
+    e.add_argument("--authors-code", type=Path, default=Path("data/raw/authors_code"), metavar="DIR",
+                   help="the fetched authors_code dataset (default: %(default)s; `dip fetch --dataset authors_code`)")
+    e.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"),
+                   help="the manifest that verifies the authors' code (default: %(default)s)")
     _add_fit_options(f, None)
 
     i = sub.add_parser("inpaint", help="restore your own damaged image (no ground truth)",
@@ -164,7 +173,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from dip.fit import run_fit
 
     req = _request(args, image=args.image, mask=args.mask, gt=args.gt or args.image, out=args.out,
-                   tags={k: str(v) for k, v in args.tag})
+                   tags={k: str(v) for k, v in args.tag}, engine=args.engine, authors_code=args.authors_code,
+                   manifest=args.manifest)
     m = run_fit(req, progress=args.progress)
     psnr_txt = f"psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, " if m["psnr"] is not None else ""
     print(f"{args.out}: {psnr_txt}masked psnr {m['psnr_masked']:.2f} dB, {m['iterations']} iterations, "

@@ -1,9 +1,11 @@
-"""`dip fetch`: put the input images in place, sha256-verified, from a local mirror or over HTTPS.
+"""`dip fetch`: put the inputs in place, sha256-verified, from a local mirror or over HTTPS.
 
 The manifest (``config/datasets.yaml``) lists, per dataset and file name, the pinned ``url``, an optional
-``fallback_url``, the ``sha256``, the decoded ``size`` ([width, height]) and Pillow ``mode``. A file lands at
-``<dest>/<dataset>/<name>.png`` only after it passed every check: it is written to a temporary file in the
-destination folder and moved into place with :func:`os.replace`, so a failed fetch never leaves a file behind.
+``fallback_url`` and the ``sha256``; an image also its decoded ``size`` ([width, height]) and Pillow ``mode``,
+another file (the authors' code, for the reference engine) its ``path`` and ``bytes``. An image lands at
+``<dest>/<dataset>/<name>.png``, another file at ``<dest>/<dataset>/<path>``, only after it passed every check:
+it is written to a temporary file in the destination folder and moved into place with :func:`os.replace`, so a
+failed fetch never leaves a file behind.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ MIRROR_ENV = "DIP_DATA_MIRROR"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_S = 30.0
 MAX_BYTES = 64 << 20  # a download larger than this (or than the entry's `bytes`) is cut off and refused
-LAYOUT = "<mirror>/<dataset>/<name>.png (e.g. <mirror>/table1/barbara.png)"
+LAYOUT = ("<mirror>/<dataset>/<name>.png, or <mirror>/<dataset>/<path> for a file with a path "
+          "(e.g. <mirror>/table1/barbara.png, <mirror>/authors_code/models/skip.py)")
 _DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # writing data/raw failed: not the source's fault
 
 
@@ -57,7 +60,8 @@ def load_manifest(path: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]
     """Read the manifest and validate it against ``dip/schemas/datasets.yaml``; return ``{dataset: {name: entry}}``.
 
     Errors are one line naming the manifest file and the dotted key. Entries get ``fallback_url`` and ``bytes``
-    (None) when they omit them.
+    (None) when they omit them, and ``path``: where the file lands in its dataset folder (``<name>.png`` for
+    an image).
     """
     path = Path(path)
     try:
@@ -70,18 +74,25 @@ def load_manifest(path: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]
     if error is not None:
         where = schemas.path_of(error)
         raise DipError(path, f"{where}: {schemas.problem(error)}" if where else schemas.problem(error))
-    return {str(ds): {str(name): {"fallback_url": None, "bytes": None, **entry}
+    return {str(ds): {str(name): {"fallback_url": None, "bytes": None, "path": f"{name}.png", **entry}
                       for name, entry in spec["files"].items()}
             for ds, spec in raw["datasets"].items()}
 
 
-def expected_files(manifest: dict[str, dict[str, dict[str, Any]]], datasets: list[str] | None = None) -> list[str]:
-    """Paths relative to the destination folder, ``<dataset>/<name>.png``, for the given (default: all) datasets."""
+def manifest_files(manifest: dict[str, dict[str, dict[str, Any]]],
+                   datasets: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{<dataset>/<path>: entry}`` (paths relative to the destination folder) for the given (default: all)
+    datasets, in manifest order."""
     names = list(manifest) if not datasets else datasets
     for ds in names:
         if ds not in manifest:
             raise DipError("--dataset", f"unknown dataset {ds!r}; the manifest has {', '.join(manifest)}")
-    return [f"{ds}/{name}.png" for ds in dict.fromkeys(names) for name in manifest[ds]]
+    return {f"{ds}/{entry['path']}": entry for ds in dict.fromkeys(names) for entry in manifest[ds].values()}
+
+
+def expected_files(manifest: dict[str, dict[str, dict[str, Any]]], datasets: list[str] | None = None) -> list[str]:
+    """Paths relative to the destination folder (``<dataset>/<name>.png``, ``<dataset>/<path>``)."""
+    return list(manifest_files(manifest, datasets))
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -91,6 +102,8 @@ def _check(path: Path, entry: dict[str, Any], label: str) -> None:
     actual = sha256_file(path)
     if actual != entry["sha256"]:
         raise Refused(label, f"sha256 mismatch: expected {entry['sha256']}, got {actual}")
+    if "size" not in entry:  # not an image: the hash is the whole check
+        return
     try:
         with Image.open(path) as img:
             img.load()
@@ -103,7 +116,8 @@ def _check(path: Path, entry: dict[str, Any], label: str) -> None:
 
 
 def verify_file(path: str | os.PathLike, entry: dict[str, Any]) -> None:
-    """Check one fetched file against its manifest entry (sha256, size, mode); raise :class:`DipError`."""
+    """Check one fetched file against its manifest entry (sha256; an image's size and mode too); raise
+    :class:`DipError`."""
     path = Path(path)
     if not path.is_file():
         raise DipError(path, "missing (run `dip fetch`)")
@@ -210,10 +224,8 @@ def fetch(manifest: dict[str, dict[str, dict[str, Any]]], dest: Path, datasets: 
         raise DipError(mirror, f"data mirror is not a directory (expected layout {LAYOUT})")
     done: dict[str, str] = {}
     missing: dict[str, str] = {}
-    for rel in expected_files(manifest, datasets):
-        ds, fname = rel.split("/")
-        entry = manifest[ds][fname.removesuffix(".png")]
-        target = dest / ds / fname
+    for rel, entry in manifest_files(manifest, datasets).items():
+        target = dest / rel
         try:
             verify_file(target, entry)
             done[rel] = "present"
@@ -222,7 +234,7 @@ def fetch(manifest: dict[str, dict[str, dict[str, Any]]], dest: Path, datasets: 
             if target.exists():  # stale: re-fetched; the old file is replaced only by a verified copy
                 print(f"dip fetch: replacing {e}", file=sys.stderr)
         if mirror is not None:
-            sources = [("mirror", str(mirror / ds / fname))]
+            sources = [("mirror", str(mirror / rel))]
         else:
             sources = [("url", u) for u in (entry["url"], entry["fallback_url"]) if u]
         try:
@@ -249,23 +261,23 @@ def _missing_message(missing: dict[str, str], mirror: Path | None) -> str:
 def verify_only(manifest: dict[str, dict[str, dict[str, Any]]], dest: Path, datasets: list[str] | None = None) -> int:
     """Check the files already in ``dest``; raise one :class:`DipError` naming every bad file. Return the count."""
     problems: list[DipError] = []
-    rels = expected_files(manifest, datasets)
-    for rel in rels:
-        ds, fname = rel.split("/")
+    files = manifest_files(manifest, datasets)
+    for rel, entry in files.items():
         try:
-            verify_file(dest / ds / fname, manifest[ds][fname.removesuffix(".png")])
+            verify_file(dest / rel, entry)
         except DipError as e:
             problems.append(e)
     if len(problems) == 1:
         raise problems[0]
     if problems:
         raise DipError(dest, f"{len(problems)} files fail verification: " + "; ".join(map(str, problems)))
-    return len(rels)
+    return len(files)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dip fetch", description="Fetch the input images listed in the manifest "
-                                "into DEST/<dataset>/<name>.png, from a local mirror or over HTTPS, sha256-verified.")
+    p = argparse.ArgumentParser(prog="dip fetch", description="Fetch the inputs listed in the manifest (images "
+                                "into DEST/<dataset>/<name>.png, other files into DEST/<dataset>/<path>), from a "
+                                "local mirror or over HTTPS, sha256-verified.")
     p.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"), help="(default: %(default)s)")
     p.add_argument("--dest", type=Path, default=Path("data/raw"), help="(default: %(default)s)")
     p.add_argument("--dataset", action="append", metavar="NAME", help="repeatable (default: every dataset)")

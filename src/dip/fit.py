@@ -52,8 +52,12 @@ class Fit:
 
     Building it reads and validates the inputs (nothing is written before that) and creates the network, z,
     Adam, the step, the guard, the curve and the checkpoint. :meth:`iterate` runs one iteration; benchmarks use
-    it with ``quiet=True`` and :meth:`close` instead of :meth:`run`.
+    it with ``quiet=True`` and :meth:`close` instead of :meth:`run`. The reference engine
+    (:class:`dip.authors.AuthorsFit`) is a subclass with the authors' network and loop.
     """
+
+    engine = "ours"
+    shown: str | None = None  # the reference engine: what its notebook shows at the end (output_shown.png)
 
     def __init__(self, req: FitRequest, progress: bool | None = None, quiet: bool = False):
         self.req, self.params = req, req.params
@@ -69,7 +73,7 @@ class Fit:
         self.objective = MaskedMSE(self.inputs.image, self.inputs.known, padded, self.device)
 
         torch.manual_seed(req.seed)  # the network's initialisation and z come from the seed, on the CPU
-        self.net = SkipNet(SkipConfig.from_preset(p, c)).to(self.device)
+        self.net = self.build_network(p, c).to(self.device)
         z = network_input(p, padded, torch.Generator().manual_seed(req.seed)).to(self.device)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -126,13 +130,21 @@ class Fit:
         self.progress.close()
         self.close()
         ran = (self.stopped_at or self.total) - self.start
-        images = {"output.png": estimate, **observer_images(self.average, self.stopping)}
+        images = {"output.png": estimate, **self.extra_images(), **observer_images(self.average, self.stopping)}
         self.images = images  # the float images, for dip inpaint (which writes 16 bits and keeps known pixels)
         metrics = fit_metrics(self, images, ran=ran, loop_seconds=loop_s)
         write_fit_outputs(self.req, self.inputs, images, self.curve, metrics)
         if not self.req.keep_checkpoint:
             self.checkpoint.remove()
         return metrics
+
+    def build_network(self, params: dict[str, Any], channels: int) -> torch.nn.Module:
+        """The skip network of the preset (:mod:`dip.model`)."""
+        return SkipNet(SkipConfig.from_preset(params, channels))
+
+    def extra_images(self) -> dict[str, np.ndarray]:
+        """Images an engine writes besides output.png and the observers' (none for ours)."""
+        return {}
 
     def iterate(self, it: int) -> None:
         """Iteration ``it``: gradients at the current state, an evaluation when due, then the Adam step unless
@@ -202,5 +214,9 @@ class Fit:
 
 
 def run_fit(req: FitRequest, progress: bool | None = None) -> dict[str, Any]:
-    """Run one fit end to end and return its metrics."""
+    """Run one fit end to end with the request's engine (ours, or the authors' reference) and return its metrics."""
+    if req.engine == "authors":
+        from dip.authors import AuthorsFit
+
+        return AuthorsFit(req, progress=progress).run()
     return Fit(req, progress=progress).run()

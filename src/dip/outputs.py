@@ -64,7 +64,7 @@ def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_second
     final = as_chw(to_uint8(images["output.png"]))
     es_iter, _ = fit.stopping.result()
     m: dict[str, Any] = {
-        "psnr": None, "ssim": None, "psnr_best": None, "psnr_best_iter": None,
+        "psnr": None, "ssim": None, "psnr_best": None, "psnr_best_iter": None, "psnr_shown": None,
         "psnr_ema": None, "psnr_es": None, "es_iter": es_iter if es_iter >= 0 else None,
         "es_fired_at": fit.stopping.fired(), "stopped_at": fit.stopped_at,
         "psnr_masked": psnr_known(as_chw(to_uint8(inputs.image)), final, inputs.known),
@@ -74,7 +74,8 @@ def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_second
         score = {name: psnr(gt, as_chw(to_uint8(a))) for name, a in images.items()}
         best, best_iter = max(fit.curve.best, (score["output.png"], fit.output_iteration))
         m.update(psnr=score["output.png"], ssim=ssim(gt, final), psnr_best=best, psnr_best_iter=best_iter,
-                 psnr_ema=score.get("output_ema.png"), psnr_es=score.get("output_es.png"))
+                 psnr_ema=score.get("output_ema.png"), psnr_es=score.get("output_es.png"),
+                 psnr_shown=score.get("output_shown.png"))
     c, h, w = inputs.image.shape
     p = req.params
     m.update({
@@ -87,7 +88,8 @@ def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_second
         "channels_last": fit.channels_last, "cuda_graph": fit.cuda_graph, "threads": fit.threads,
         "torch": torch.__version__, "dip_version": dip.__version__, "preset": req.preset, "params": req.params,
         "height": h, "width": w, "channels": c, "crop": inputs.crop, "inputs": inputs.hashes, "tags": req.tags,
-        "resumed_from": fit.resumed_from,
+        "resumed_from": fit.resumed_from, "engine": fit.engine,
+        "shown": fit.shown,
     })
     return m
 

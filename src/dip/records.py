@@ -26,6 +26,8 @@ METRICS_COLUMNS = [
     "seconds_per_iter", "wall_seconds", "backtracks", "device", "precision", "threads", "profile", "preset",
     "height", "width", "image_sha256",
 ]
+# The reference engine's fits (dip fit --engine authors) also score what the authors' notebook shows.
+REFERENCE_COLUMNS = [*METRICS_COLUMNS, "psnr_shown"]
 CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "loss", "profile"]
 _CURVE_FILE_COLUMNS = CURVES_COLUMNS[3:7]  # the columns read from each fit's curve.csv
 BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
@@ -95,9 +97,19 @@ def _sha256(m: dict[str, Any]) -> str | None:
     return image.get("sha256") if isinstance(image, dict) else image
 
 
-def fit_row(m: dict[str, Any], where: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    """One metrics.csv row from a fit's metrics.json, validated against the config's tasks and images."""
-    missing = [k for k in _REQUIRED if k not in m]
+def check_engine(m: dict[str, Any], where: Path, engine: str) -> None:
+    """Refuse a fit made by another engine than ``engine`` (fits from before engines existed are ours)."""
+    got = m.get("engine", "ours")
+    if got != engine:
+        what = {"ours": "--fits", "authors": "--reference-fits"}[engine]
+        raise DipError(where, f"fit of engine {got!r} given as {what}, which takes engine {engine!r} fits")
+
+
+def fit_row(m: dict[str, Any], where: Path, cfg: dict[str, Any],
+            columns: list[str] = METRICS_COLUMNS) -> dict[str, Any]:
+    """One metrics.csv row (``columns``) from a fit's metrics.json, validated against the config's tasks and
+    images."""
+    missing = [k for k in _REQUIRED + columns[len(METRICS_COLUMNS):] if k not in m]
     if missing:
         raise DipError(where, f"missing keys: {', '.join(missing)}")
     tags = m["tags"]
@@ -108,7 +120,7 @@ def fit_row(m: dict[str, Any], where: Path, cfg: dict[str, Any]) -> dict[str, An
         raise DipError(where, f"tags.image {image!r} is not an image of task {task!r}")
     if m["psnr"] is None:
         raise DipError(where, "psnr is null (the fit had no ground truth); pipeline fits must be scored")
-    row = {k: m[k] for k in METRICS_COLUMNS if k in m}
+    row = {k: m[k] for k in columns if k in m}
     row.update(task=task, image=image, profile=tags["profile"], image_sha256=_sha256(m))
     return row
 
@@ -143,19 +155,23 @@ def config_order(df: pd.DataFrame, cfg: dict[str, Any]) -> pd.DataFrame:
     return out.drop(columns=["_t", "_i"]).reset_index(drop=True)
 
 
-def collect(fits: list[Path], profile: str, cfg: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(metrics, curves) DataFrames of all fits, checked for profile and duplicates, in config order."""
+def collect(fits: list[Path], profile: str, cfg: dict[str, Any],
+            engine: str = "ours") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics, curves) DataFrames of all fits of ``engine``, checked for profile, engine and duplicates, in
+    config order. The reference engine's metrics have :data:`REFERENCE_COLUMNS`."""
+    columns = METRICS_COLUMNS if engine == "ours" else REFERENCE_COLUMNS
     rows, curves, seen = [], [], {}
     for d in fits:
         m = load_fit_metrics(d)
         where = Path(d) / "metrics.json"
         check_profile(m, where, profile)
-        row = fit_row(m, where, cfg)
+        check_engine(m, where, engine)
+        row = fit_row(m, where, cfg, columns)
         key = (row["task"], row["image"], int(row["seed"]))
         if key in seen:
             raise DipError(d, f"duplicate fit {key} (also in {seen[key]})")
         seen[key] = d
         rows.append(row)
         curves.append(read_curve(Path(d), *key, row["profile"]))
-    metrics = config_order(pd.DataFrame(rows, columns=METRICS_COLUMNS), cfg)
+    metrics = config_order(pd.DataFrame(rows, columns=columns), cfg)
     return metrics, config_order(pd.concat(curves, ignore_index=True), cfg)

@@ -1,7 +1,10 @@
 """`dip report`: aggregate fit directories into the profile's tables, curves and summary.
 
 `dip report` reads each fit's ``metrics.json`` and ``curve.csv`` (:mod:`dip.records`) and writes, into ``--out``:
-metrics.csv, table1.md, table1.csv (:mod:`dip.table1`), curves.csv, curves.png and summary.json. All files are
+metrics.csv, table1.md, table1.csv (:mod:`dip.table1`), curves.csv, curves.png, summary.json and parity.csv. With
+``--reference-fits`` (the authors' code, :mod:`dip.reference`) parity.csv compares ours with them over seeds,
+reference_metrics.csv lists their fits and table1.md gets a section "Ours vs the authors' code"; without, parity.csv
+has only its header. All files are
 rendered to temporary names in ``--out`` first and moved into place together at the end
 (:class:`dip.atomic.StagedFiles`), so a failure leaves the old set.
 """
@@ -20,7 +23,10 @@ import pandas as pd
 
 from dip.atomic import StagedFiles
 from dip.errors import DipError
+from dip import stats
 from dip.records import CURVES_COLUMNS, METRICS_COLUMNS, collect, load_config, profile_of
+from dip.reference import KEYS as PARITY_KEYS
+from dip.reference import parity, parity_markdown, parity_summary
 from dip.table1 import fmt, summary, table1, table1_markdown
 
 __all__ = ["DipError", "METRICS_COLUMNS", "main", "write_report"]
@@ -66,16 +72,26 @@ def _csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_report(metrics: pd.DataFrame, curves: pd.DataFrame, cfg: dict[str, Any], profile: str,
-                 out: Path) -> dict[str, Any]:
-    """Write every `dip report` output into ``out`` (all or none); returns the summary."""
+                 out: Path, reference: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Write every `dip report` output into ``out`` (all or none); returns the summary. ``reference``: the
+    metrics of the authors' code's fits, compared with ours over seeds."""
     table = table1(metrics, cfg, profile)
     summ = summary(metrics, table, profile)
+    markdown = table1_markdown(table, metrics, cfg, profile)
+    par = pd.DataFrame(columns=[*PARITY_KEYS, *stats.STAT_COLUMNS])
+    if reference is not None:
+        par = parity(metrics, reference, cfg)
+        markdown += parity_markdown(par, cfg)
+        summ.update(parity_summary(par))
     if out.exists() and not out.is_dir():
         raise DipError(out, "exists and is not a directory")
     with StagedFiles() as st:
         _csv(metrics, st.path(out / "metrics.csv"))
         _csv(table.round(4), st.path(out / "table1.csv"))
-        st.path(out / "table1.md").write_text(table1_markdown(table, metrics, cfg, profile))
+        st.path(out / "table1.md").write_text(markdown)
+        stats.write_csv(par, st.path(out / "parity.csv"), keys=PARITY_KEYS)
+        if reference is not None:
+            _csv(reference, st.path(out / "reference_metrics.csv"))
         _csv(curves[CURVES_COLUMNS], st.path(out / "curves.csv"))
         plot_curves(curves, metrics, profile, st.path(out / "curves.png"))
         st.path(out / "summary.json").write_text(json.dumps(summ, indent=2, allow_nan=False) + "\n")
@@ -90,17 +106,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", required=True, help="the profile every fit must be tagged with")
     p.add_argument("--fits", type=Path, nargs="+", required=True, metavar="DIR",
                    help="fit directories (each with metrics.json and curve.csv)")
+    p.add_argument("--reference-fits", type=Path, nargs="+", metavar="DIR",
+                   help="fit directories of the authors' code (dip fit --engine authors) on the same inputs: "
+                        "compared with --fits over seeds in parity.csv and table1.md")
     p.add_argument("--out", type=Path, required=True, help="output directory, e.g. results/<profile>")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     profile_of(cfg, args.profile)
     metrics, curves = collect(args.fits, args.profile, cfg)
-    s = write_report(metrics, curves, cfg, args.profile, args.out)
+    reference = collect(args.reference_fits, args.profile, cfg, engine="authors")[0] if args.reference_fits else None
+    s = write_report(metrics, curves, cfg, args.profile, args.out, reference)
     d = s["table1_mean_delta_vs_paper"]
     delta = "" if d is None else f", Δ vs paper {d:+.2f} dB"
     print(f"{args.out}: {s['n_fits']} fits of profile {args.profile}; Table 1 mean PSNR "
           f"{fmt(s['table1_mean_psnr'])} dB over {len(s['table1'])} images (paper on the same images "
           f"{fmt(s['table1_paper_mean_psnr'])}){delta}")
+    if reference is not None:
+        print(f"{args.out}/parity.csv: {len(reference)} reference fits; mean Δ ours − authors f(z) "
+              f"{fmt(s['parity_mean_delta_vs_authors'], '+.2f')} dB [{fmt(s['parity_ci_low'], '+.2f')}, "
+              f"{fmt(s['parity_ci_high'], '+.2f')}] over {s['parity_images']} images ({s['parity_verdict']})")
     return 0
 
 

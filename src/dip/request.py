@@ -40,6 +40,9 @@ class FitRequest:
     tags: dict[str, str] = field(default_factory=dict)
     write_observed: bool = True
     stop_early: bool = False  # end the loop when the stopping rule has fired (dip inpaint --stop auto)
+    engine: str = "ours"  # ours | authors (the reference engine, dip.authors)
+    authors_code: Path | None = None  # the fetched authors_code dataset folder (engine authors)
+    manifest: Path | None = None  # the manifest that verifies it
 
     @property
     def checkpoint_folder(self) -> Path:
@@ -101,5 +104,6 @@ def fingerprint(req: FitRequest, inputs: Inputs, device: str, threads: int) -> s
         "seed": req.seed, "precision": req.precision, "device": device, "threads": threads,
         "memory_format": req.memory_format, "deterministic": req.deterministic, "crop": inputs.crop,
         "inputs": {k: (v or {}).get("sha256") for k, v in inputs.hashes.items()}, "version": dip.__version__,
+        "engine": req.engine,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

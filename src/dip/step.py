@@ -35,7 +35,7 @@ class EagerStep:
         self.noise, self.precision, self.device = noise, precision, device
         self.autocast_cache = True
         self.output: torch.Tensor | None = None  # f_θ(z + σε) of the last gradients() call, detached
-
+        self.last_input: torch.Tensor = z  # z + σε of the last gradients() call
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """f_θ(z) at the padded size, in fp32 (bf16 runs under autocast; the loss stays fp32)."""
@@ -57,7 +57,7 @@ class EagerStep:
         out = self.forward(z)
         loss = self.loss(out)
         loss.backward()
-        self.output = out.detach()
+        self.output, self.last_input = out.detach(), z
         return loss
 
     def update(self) -> None:

@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 from dip.errors import DipError
-from dip.fetch import load_manifest
+from dip.authors import DATASET as AUTHORS_DATASET
+from dip.fetch import expected_files, load_manifest
 from dip.presets import resolve
 
 DIP = f"{sys.executable} -m dip.cli"
@@ -16,6 +17,9 @@ if PROFILE not in config["profiles"]:
     )
 PROF = config["profiles"][PROFILE]
 OUT = f"results/{PROFILE}"
+REF = f"{OUT}/reference"  # the reference fits (the authors' code), with config `reference: true`
+REFERENCE = bool(config["reference"])  # the schema's default is false
+AUTHORS_CODE = f"data/raw/{AUTHORS_DATASET}"  # where dip fetch puts the authors' code
 SEEDS = PROF["seeds"]
 MANIFEST = load_manifest(config["manifest"])
 for _task, _t in config["tasks"].items():
@@ -112,6 +116,17 @@ def fit_resources():
 
 def fit_files(name):
     return [f"{fit_dir(t, i, s)}/{name}" for t, i, s in all_fits()]
+
+
+def reference_files(name):
+    """The reference fits' files, or none when `reference` is off."""
+    return [f"{REF}/{t}/{i}/seed{s}/{name}" for t, i, s in all_fits()] if REFERENCE else []
+
+
+def reference_inputs(wc):
+    """A reference fit's inputs: the fit's, and the authors' code it imports."""
+    code = [f"data/raw/{rel}" for rel in expected_files(MANIFEST, [AUTHORS_DATASET])]
+    return {**fit_inputs(wc), "code": code}
 
 
 def fig7_inputs(wc):

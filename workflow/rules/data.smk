@@ -1,9 +1,10 @@
-# Inputs: every image of the manifest lands in data/raw/ only after its sha256 matched.
+# Inputs: every file of the manifest (the images, and the authors' code) lands in data/raw/ only after its
+# sha256 matched.
 
 
 rule fetch:
     output:
-        [raw(ds, name) for ds, files in MANIFEST.items() for name in files],
+        [f"data/raw/{rel}" for rel in expected_files(MANIFEST)],
     params:
         dip=DIP,
         manifest=config["manifest"],

@@ -1,4 +1,5 @@
-# One mask per (image, seed) for the Bernoulli tasks, then one fit per (task, image, seed).
+# One mask per (image, seed) for the Bernoulli tasks, then one fit per (task, image, seed), and with
+# `reference: true` one fit of the authors' code beside it (same inputs and masks) in results/<profile>/reference/.
 
 
 rule mask:
@@ -37,6 +38,7 @@ rule fit:
         checkpoint_every=PROF["checkpoint_every"],
         profile=PROFILE,
         manifest=config["manifest"],
+        engine="",
     threads: PROF["threads"]
     resources:
         **fit_resources(),
@@ -46,7 +48,26 @@ rule fit:
         f"{OUT}/benchmarks/fit/{{task}}_{{image}}_seed{{seed}}.tsv"
     shell:
         "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
-        " && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
+        " && {params.dip} fit {params.engine} --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
         " {params.crop} --seed {wildcards.seed} --device {params.device} --precision {params.precision}"
         " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} --no-progress"
         " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"
+
+
+# The authors' code on the same inputs: their network, a loop after their notebooks (dip.authors), fp32, op by op.
+use rule fit as reference_fit with:
+    input:
+        unpack(reference_inputs),
+    output:
+        metrics=f"{REF}/{{task}}/{{image}}/seed{{seed}}/metrics.json",
+        output=f"{REF}/{{task}}/{{image}}/seed{{seed}}/output.png",
+        shown=f"{REF}/{{task}}/{{image}}/seed{{seed}}/output_shown.png",
+        curve=f"{REF}/{{task}}/{{image}}/seed{{seed}}/curve.csv",
+    params:
+        engine=f"--engine authors --authors-code {AUTHORS_CODE} --manifest {config['manifest']}",
+        precision="fp32",
+        cuda_graph="off",
+    log:
+        f"{OUT}/logs/reference/{{task}}_{{image}}_seed{{seed}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/reference/{{task}}_{{image}}_seed{{seed}}.tsv"

@@ -5,6 +5,7 @@ rule report:
     input:
         metrics=fit_files("metrics.json"),
         curves=fit_files("curve.csv"),
+        reference=reference_files("metrics.json"),
     output:
         metrics=report(f"{OUT}/metrics.csv", category="Tables", caption="../report/metrics.rst"),
         table_md=f"{OUT}/table1.md",
@@ -12,16 +13,19 @@ rule report:
         curves_png=report(f"{OUT}/curves.png", category="Figures", caption="../report/curves.rst"),
         curves_csv=f"{OUT}/curves.csv",
         summary=f"{OUT}/summary.json",
+        parity=f"{OUT}/parity.csv",
     params:
         dip=DIP,
         fits=lambda wc, input: " ".join(str(Path(m).parent) for m in input.metrics),
+        reference=lambda wc, input: " ".join(["--reference-fits", *(str(Path(m).parent) for m in input.reference)])
+        if input.reference else "",
         profile=PROFILE,
         outdir=lambda wc, output: str(Path(output.metrics).parent),
     log:
         f"{OUT}/logs/report.log",
     localrule: True
     shell:
-        "{params.dip} report --config config/config.yaml --profile {params.profile} --fits {params.fits} --out {params.outdir} > {log} 2>&1"
+        "{params.dip} report --config config/config.yaml --profile {params.profile} --fits {params.fits} {params.reference} --out {params.outdir} > {log} 2>&1"
 
 
 rule figure7:

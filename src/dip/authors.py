@@ -1,0 +1,181 @@
+"""The reference engine, ``dip fit --engine authors``: the authors' network in a loop written after their notebooks.
+
+The network is the authors' own ``models.skip`` (DmitryUlyanov/deep-image-prior at commit 042e0d4), fetched by
+``dip fetch`` as the manifest's ``authors_code`` dataset (sha256-verified, never committed) and imported from
+there under a private package name. The loop follows the notebook named by the preset's ``authors_notebook``:
+
+``restoration`` (``restoration.ipynb``: Table 1, Figure 7 bottom)
+    z_t = z + σ·ε_t; loss ``mse(out * mask, img * mask)``; Adam. Every ``eval_every`` iterations (their
+    ``show_every``) the masked PSNR p_t of the *perturbed training output* is compared with the last accepted
+    one: when p_t < p_last − ``backtrack_db`` the parameters (not Adam's state, not BatchNorm's buffers) are
+    copied back from the last accepted ones, and Adam still steps with the gradients of the refused state,
+    as their closure does; otherwise the parameters are kept as the new accepted ones. There is no limit
+    on the number of restores. The notebook shows f(z + σ·ε_last) at the end: the network after the last
+    step, applied to the last perturbed input.
+``inpainting`` (``inpainting.ipynb``: Figure 7 top, the region-inpainting examples)
+    The same step without any backtracking; the notebook shows f(z) at the end.
+
+Both outputs are written: ``output.png`` is f(z) after the last step (what our engine writes, so like is
+compared with like, ``psnr``), and ``output_shown.png`` is what the notebook shows (``psnr_shown``). What stays
+ours: z (the same U(0, input_scale) draw as our engine's, from the seed), the perturbation's generator (so a
+checkpoint resumes bit for bit), the padding of sizes the network cannot take (masked out of the loss like
+ours), the evaluations and the output observers (average, stopping rule), which never touch the fit.
+Only fp32 is run, op by op, as the notebooks do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dip.errors import DipError
+from dip.fit import Fit
+from dip.metrics import psnr_known
+from dip.request import FitRequest
+
+DATASET = "authors_code"
+PACKAGE = "dip_authors_models"  # the name their `models` package is imported under (never a bare `models`)
+NOTEBOOKS = ("restoration", "inpainting")
+
+
+def load_models(root: Path, manifest: Path) -> ModuleType:
+    """Verify the fetched copy of the authors' code under ``root`` against the manifest, then import its
+    ``models`` package (once per process) as :data:`PACKAGE`."""
+    from dip.fetch import load_manifest, verify_only
+
+    if PACKAGE in sys.modules:
+        return sys.modules[PACKAGE]
+    try:
+        verify_only(load_manifest(manifest), root.parent, [root.name])
+    except DipError as e:
+        raise DipError(root, f"the authors' code is not in place ({e}); run `dip fetch --dataset {DATASET}`") from None
+    init = root / "models" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(PACKAGE, init, submodule_search_locations=[str(init.parent)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - their code, our one-line error
+        del sys.modules[PACKAGE]
+        raise DipError(init, f"cannot import the authors' models package ({type(e).__name__}: {e})") from None
+    return module
+
+
+class NotebookBacktrack:
+    """The backtracking of ``restoration.ipynb`` as it runs: on the perturbed output, parameters only.
+
+    :meth:`check` is called every ``eval_every`` iterations between the gradients and Adam's step. ``enabled``
+    False (``inpainting.ipynb``) accepts everything.
+    """
+
+    def __init__(self, backtrack_db: float, enabled: bool):
+        self.backtrack_db, self.enabled = backtrack_db, enabled
+        self.last: list[torch.Tensor] | None = None
+        self.last_psnr = -math.inf
+        self.backtracks = 0
+        self.good_iteration: int | None = None
+
+    def check(self, iteration: int, psnr_masked: float, net: nn.Module) -> bool:
+        """Keep the parameters (return True) or copy the last accepted ones back (return False)."""
+        if not self.enabled:
+            return True
+        if psnr_masked - self.last_psnr < -self.backtrack_db and self.last is not None:
+            with torch.no_grad():
+                for saved, param in zip(self.last, net.parameters()):
+                    param.copy_(saved)
+            self.backtracks += 1
+            return False
+        self.last = [p.detach().clone() for p in net.parameters()]
+        self.last_psnr, self.good_iteration = psnr_masked, iteration
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"notebook_last": self.last, "notebook_last_psnr": self.last_psnr,
+                "good_iteration": self.good_iteration, "backtracks": self.backtracks}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        device = None if not self.last else self.last[0].device
+        self.last = state["notebook_last"] if device is None else [t.to(device) for t in state["notebook_last"]]
+        self.last_psnr, self.backtracks = state["notebook_last_psnr"], state["backtracks"]
+        self.good_iteration = state["good_iteration"]
+
+
+class AuthorsFit(Fit):
+    """One fit with the authors' network and their notebook's loop (see the module docstring)."""
+
+    engine = "authors"
+
+    def __init__(self, req: FitRequest, progress: bool | None = None, quiet: bool = False):
+        if req.precision != "fp32":
+            raise DipError("--precision", f"the authors' engine runs fp32 only (their notebooks), got {req.precision}")
+        self.models = load_models(req.authors_code, req.manifest)
+        super().__init__(dataclasses.replace(req, cuda_graph="off"), progress, quiet)  # op by op, as they ran it
+        notebook = self.params["authors_notebook"]
+        self.backtrack = NotebookBacktrack(self.params["backtrack_db"], enabled=notebook == "restoration")
+        self.guard = self.backtrack  # what checkpoints and metrics read (state, backtracks)
+        self.shows_perturbed = notebook == "restoration"
+        self.shown = "f(z + sigma*eps_last)" if self.shows_perturbed else "f(z)"
+
+    def build_network(self, params: dict[str, Any], channels: int) -> nn.Module:
+        """Their ``skip`` with the preset's scales, kernels and upsampling (reflection padding, LeakyReLU,
+        BatchNorm, strided downsampling, sigmoid: the notebooks' choices)."""
+        if params["input_kind"] != "noise" or not params.get("need1x1_up", True):
+            raise DipError("--preset", "the authors' engine supports noise-input presets with 1x1 up convolutions")
+        return self.models.skip(
+            params["input_depth"], channels, num_channels_down=list(params["n_down"]),
+            num_channels_up=list(params["n_up"]), num_channels_skip=list(params["n_skip"]),
+            filter_size_down=params["k_down"], filter_size_up=params["k_up"], filter_skip_size=params["k_skip"],
+            upsample_mode=params["upsample"], downsample_mode="stride", need_sigmoid=True, need_bias=True,
+            pad="reflection", act_fun="LeakyReLU")
+
+    def iterate(self, it: int) -> None:
+        """Their closure and Adam's step: gradients at z + σ·ε; at a check, the backtracking on that perturbed
+        output (a restore keeps the gradients: Adam steps anyway); our evaluation of f(z) for the curve."""
+        loss = self.step.gradients()
+        h, w = self.size
+        output = self.step.output[..., :h, :w]
+        for observer in self.observers.values():
+            observer.observe(it, output)
+        if self.due(it):
+            pm = psnr_known(self.inputs.image, output[0].cpu().numpy(), self.inputs.known)
+            self.backtrack.check(it, pm, self.net)
+            self.evaluate(it, float(loss.detach()))
+        self.step.update()
+        self.progress.update(1)
+
+    def evaluate(self, it: int, loss: float | None, est: np.ndarray | None = None) -> bool:
+        """Score f(z) for the curve; never refuses a state (their loop has no guard on f(z))."""
+        est = self.estimate() if est is None else est
+        pm = psnr_known(self.inputs.image, est, self.inputs.known)
+        self.curve.add(it, float("nan") if loss is None else loss, pm, est)
+        fired = self.stopping.fired()
+        self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
+        return True
+
+    def final_estimate(self) -> np.ndarray:
+        est = self.estimate()
+        if not np.isfinite(est).all():
+            from dip.errors import DivergedError
+
+            raise DivergedError(f"fit {self.req.out}", "the authors' loop ended on a non-finite output")
+        self.evaluate(self.stopped_at or self.total, None, est)
+        self.output_iteration = self.stopped_at or self.total
+        return est
+
+    def extra_images(self) -> dict[str, np.ndarray]:
+        """``output_shown.png``: what the notebook shows at the end."""
+        if not self.shows_perturbed:
+            return {"output_shown.png": self.estimate()}
+        h, w = self.size
+        with torch.no_grad():
+            shown = self.step.forward(self.step.last_input)
+        return {"output_shown.png": shown[0, :, :h, :w].cpu().numpy()}
