@@ -26,9 +26,9 @@ NET = {"input_kind": "noise", "input_depth": 32, "input_scale": 0.1, "n_down": [
        "ema_weight": 0.99, "es_alpha": 0.1, "es_patience": 1000}
 EXPECTED = {
     "table1": {**NET, "n_skip": [4] * 5, "upsample": "bilinear", "lr": 0.001, "iterations": 11000,
-               "reg_noise_std": 0.03},
+               "reg_noise_std": 0.03, "authors_notebook": "restoration"},
     "fig7_text": {**NET, "n_skip": [128] * 5, "upsample": "nearest", "lr": 0.01, "iterations": 6001,
-                  "reg_noise_std": 0.03},
+                  "reg_noise_std": 0.03, "authors_notebook": "inpainting"},
 }
 # The skip network's parameter count as `dip describe` prints it, for (preset, image channels).
 PARAMETERS = {("table1", 1): 2_217_573, ("fig7_text", 3): 3_002_627}

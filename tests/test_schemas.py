@@ -56,7 +56,7 @@ def test_every_key_has_a_description_and_the_schema_is_valid(schema):
 def test_config_schema_defaults_are_valid_values():
     data = yaml.safe_load(CONFIG_SCHEMA.read_text())
     defaults = {k: sub["default"] for k, sub in _keys(data) if "default" in sub}
-    assert defaults == {"data_mirror": None, "manifest": "config/datasets.yaml",
+    assert defaults == {"data_mirror": None, "manifest": "config/datasets.yaml", "reference": False,
                         "profiles.*.crop_at": {}, "profiles.*.cuda_graph": "auto"}
 
 
@@ -69,7 +69,7 @@ def test_config_schema_defaults_are_valid_values():
     (["--set", "n_up=[8,0,8]"], "dip: error: preset table1: n_up.1: must be a channel count >= 1 (n_down and n_up "
                                 "need at least one channel per scale), got 0"),
     (["--set", "n_skip=[1,1]"], "dip: error: preset table1: n_down, n_up and n_skip must have the same length"),
-    (["--set", "colour=1"], "dip: error: override colour: unknown preset key (known: backtrack_db, description, "),
+    (["--set", "colour=1"], "dip: error: override colour: unknown preset key (known: authors_notebook, backtrack_db, description, "),
 ])
 def test_bad_preset_value_is_one_line_naming_the_key(tmp_path, img, mask, flags, line):
     out = tmp_path / "out"
@@ -82,7 +82,7 @@ def test_bad_preset_value_is_one_line_naming_the_key(tmp_path, img, mask, flags,
 
 @pytest.mark.parametrize("edit, line", [
     (lambda p: p.pop("lr"), "dip: error: preset table1: missing keys: lr\n"),
-    (lambda p: p.update(colour=1), "dip: error: preset table1: unknown key(s) colour (known: backtrack_db, "),
+    (lambda p: p.update(colour=1), "dip: error: preset table1: unknown key(s) colour (known: authors_notebook, backtrack_db, "),
 ])
 def test_bad_preset_in_a_presets_file_is_named(tmp_path, edit, line):
     presets = yaml.safe_load((ROOT / "src/dip/presets.yaml").read_text())

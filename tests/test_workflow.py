@@ -28,7 +28,7 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-RULES = ("fetch", "mask", "fit", "report", "figure7")
+RULES = ("fetch", "mask", "fit", "reference_fit", "report", "figure7")
 SOFTWARE_LINT = "Specify a conda environment or container for each rule."
 
 
@@ -69,6 +69,26 @@ def test_dry_run_plans_one_fit_per_task_image_seed(profile, seeds):
     assert counts["mask"] == 11 * seeds
     assert counts["report"] == counts["figure7"] == counts["fetch"] == 1
     assert f"results/{profile}/fits/fig7_text/kate/seed0/metrics.json" in r.stdout
+
+
+@pytest.mark.parametrize("value, planned", [(None, 0), ("true", 24), ("True", 24), ("false", 0)])
+def test_reference_fits_are_planned_only_when_asked(value, planned):
+    r = snakemake("-n", "--forceall", "-p", "--config", "profile=ci", *([f"reference={value}"] if value else []))
+    assert r.returncode == 0, r.stderr
+    counts = job_counts(r.stdout)
+    assert counts.get("reference_fit", 0) == planned and counts["fit"] == 24
+    refs = [line for line in r.stdout.splitlines() if "--engine authors" in line]
+    assert len(refs) == planned
+    # the same inputs and masks as our fits, their own folder, fp32 op by op
+    assert all("--mask results/ci/masks/" in f or "--mask data/raw/fig7/kate_mask.png" in f for f in refs)
+    assert all("--out results/ci/reference/" in f and "--precision fp32 --cuda-graph off" in f for f in refs)
+    assert ("--reference-fits results/ci/reference/" in r.stdout) == bool(planned)
+
+
+def test_a_reference_value_that_is_not_a_boolean_is_refused_in_one_line():
+    r = snakemake("-n", "--config", "profile=ci", "reference=maybe")
+    assert r.returncode != 0
+    assert "config/config.yaml: reference: must be true or false, got 'maybe'" in r.stdout + r.stderr
 
 
 def test_paper_profile_uses_the_authors_settings_and_requests_a_gpu():

@@ -60,8 +60,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]
     """Read the manifest and validate it against ``dip/schemas/datasets.yaml``; return ``{dataset: {name: entry}}``.
 
     Errors are one line naming the manifest file and the dotted key. Entries get ``fallback_url`` and ``bytes``
-    (None) when they omit them, and ``path``: where the file lands in its dataset folder (``<name>.png`` for
-    an image).
+    (None) when they omit them.
     """
     path = Path(path)
     try:
@@ -74,7 +73,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]
     if error is not None:
         where = schemas.path_of(error)
         raise DipError(path, f"{where}: {schemas.problem(error)}" if where else schemas.problem(error))
-    return {str(ds): {str(name): {"fallback_url": None, "bytes": None, "path": f"{name}.png", **entry}
+    return {str(ds): {str(name): {"fallback_url": None, "bytes": None, **entry}
                       for name, entry in spec["files"].items()}
             for ds, spec in raw["datasets"].items()}
 
@@ -87,7 +86,8 @@ def manifest_files(manifest: dict[str, dict[str, dict[str, Any]]],
     for ds in names:
         if ds not in manifest:
             raise DipError("--dataset", f"unknown dataset {ds!r}; the manifest has {', '.join(manifest)}")
-    return {f"{ds}/{entry['path']}": entry for ds in dict.fromkeys(names) for entry in manifest[ds].values()}
+    return {f"{ds}/{entry.get('path') or f'{name}.png'}": entry
+            for ds in dict.fromkeys(names) for name, entry in manifest[ds].items()}
 
 
 def expected_files(manifest: dict[str, dict[str, dict[str, Any]]], datasets: list[str] | None = None) -> list[str]:

@@ -38,7 +38,7 @@ rule fit:
         checkpoint_every=PROF["checkpoint_every"],
         profile=PROFILE,
         manifest=config["manifest"],
-        engine="",
+        engine="--engine ours",
     threads: PROF["threads"]
     resources:
         **fit_resources(),
@@ -48,9 +48,9 @@ rule fit:
         f"{OUT}/benchmarks/fit/{{task}}_{{image}}_seed{{seed}}.tsv"
     shell:
         "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
-        " && {params.dip} fit {params.engine} --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
+        " && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
         " {params.crop} --seed {wildcards.seed} --device {params.device} --precision {params.precision}"
-        " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} --no-progress"
+        " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} {params.engine} --no-progress"
         " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"
 
 

@@ -13,7 +13,7 @@ rule report:
         curves_png=report(f"{OUT}/curves.png", category="Figures", caption="../report/curves.rst"),
         curves_csv=f"{OUT}/curves.csv",
         summary=f"{OUT}/summary.json",
-        parity=f"{OUT}/parity.csv",
+        parity=report(f"{OUT}/parity.csv", category="Tables", caption="../report/parity.rst"),
     params:
         dip=DIP,
         fits=lambda wc, input: " ".join(str(Path(m).parent) for m in input.metrics),
