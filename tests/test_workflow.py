@@ -85,6 +85,14 @@ def test_reference_fits_are_planned_only_when_asked(value, planned):
     assert ("--reference-fits results/ci/reference/" in r.stdout) == bool(planned)
 
 
+def test_the_reference_study_config_plans_three_seeds_of_both_engines():
+    r = snakemake("-n", "--forceall", "--configfile", "config/studies/reference_quick.yaml", "--config",
+                  "profile=quick")
+    assert r.returncode == 0, r.stderr
+    counts = job_counts(r.stdout)
+    assert counts["fit"] == counts["reference_fit"] == 36 and counts["mask"] == 33
+
+
 def test_a_reference_value_that_is_not_a_boolean_is_refused_in_one_line():
     r = snakemake("-n", "--config", "profile=ci", "reference=maybe")
     assert r.returncode != 0
@@ -117,7 +125,7 @@ def _config_copy(tmp_path: Path, edit) -> Path:
         (work / name).symlink_to(ROOT / name)
     (work / "config").mkdir()
     for f in (ROOT / "config").iterdir():
-        shutil.copy(f, work / "config" / f.name)
+        (shutil.copytree if f.is_dir() else shutil.copy)(f, work / "config" / f.name)
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     edit(cfg)
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))

@@ -1,8 +1,9 @@
 """The pipeline itself on the test cluster (tests/cluster/slurm_up.sh), each run checked against the same
 work done locally, at the same time, on this machine, by the same code:
 
-- test_dvc_repro_on_slurm_equals_a_local_run: `dvc exp run -S profile=ci -S snakemake_profile=<slurm>` in
-  a git copy of the project with a three-fit subset of the ci profile. Every fit is its own SLURM job (sacct:
+- test_dvc_repro_on_slurm_equals_a_local_run: `dvc exp run -S profile=ci -S snakemake_profile=<slurm>
+  -S reference=true` in a git copy of the project with a three-fit subset of the ci profile, the authors' code
+  beside ours. Every fit, ours and the reference's, is its own SLURM job (sacct:
   COMPLETED), the local rules stay local, `dvc metrics show` reads the result, and the numbers are exactly
   those of the same subset run with the local profile (metrics.csv but for its timing columns,
   summary.json, every output.png byte for byte). The regression gate passes too.
@@ -123,10 +124,10 @@ def env_for(cluster: SlurmCluster) -> dict[str, str]:
             "DVC_NO_ANALYTICS": "1"}  # fmt: skip
 
 
-def local_run(spawn, work: Path, env: dict[str, str], *targets: str) -> Background:
+def local_run(spawn, work: Path, env: dict[str, str], *targets: str, reference: bool = False) -> Background:
     """The same work with the local profile on one core, in the background (the reference)."""
     cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(LOCAL_PROFILE), "--cores", "1",
-           "--config", "profile=ci", "--", *targets]  # fmt: skip
+           "--config", "profile=ci", f"reference={reference}", "--", *targets]  # fmt: skip
     return spawn(cmd, work / "snakemake.out", cwd=work, env=env)
 
 
@@ -177,27 +178,29 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
     profile = {**yaml.safe_load((PROFILE / "config.yaml").read_text()), **FAST_POLL}
     proj = git_copy(tmp_path / "dvc", cfg, profile)
     env = env_for(slurm_cluster)
-    reference = local_run(spawn, linked_copy(tmp_path / "local", cfg), env)  # target `all`, like dvc's stage
+    # target `all`, like dvc's stage; the authors' code beside ours in both runs
+    reference = local_run(spawn, linked_copy(tmp_path / "local", cfg), env, reference=True)
 
     t0 = time.monotonic()
-    dvc = spawn(["dvc", "exp", "run", "-S", "profile=ci", "-S", "snakemake_profile=slurm-test-profile"],
-                tmp_path / "dvc.out", cwd=proj, env=env)  # fmt: skip
+    dvc = spawn(["dvc", "exp", "run", "-S", "profile=ci", "-S", "snakemake_profile=slurm-test-profile",
+                 "-S", "reference=true"], tmp_path / "dvc.out", cwd=proj, env=env)  # fmt: skip
     log = finish(dvc, "dvc exp run on SLURM", slurm_cluster)
     print(f"dvc exp run on SLURM: {time.monotonic() - t0:.0f}s")
     finish(reference, "the local reference run", slurm_cluster)
 
     # DVC ran the reproduce stage with the SLURM profile, and that stage sent exactly the fits to SLURM
     params = yaml.safe_load((proj / "params.yaml").read_text())
-    assert params == {"profile": "ci", "snakemake_profile": "slurm-test-profile"}, params
+    assert params == {"profile": "ci", "snakemake_profile": "slurm-test-profile", "reference": True}, params
     lock = yaml.safe_load((proj / "dvc.lock").read_text())
     assert lock["stages"]["reproduce"]["cmd"] == (
-        "snakemake --cores all --workflow-profile slurm-test-profile --config profile=ci"
+        "snakemake --cores all --workflow-profile slurm-test-profile --config profile=ci reference=true"
     ), lock["stages"]["reproduce"]
     jobs = submitted(log)
     records = slurm_cluster.sacct(jobs)
     expected = sorted(f"{t}_{i}_0" for t, ims in SUBSET.items() for i in ims)
-    assert sorted(fit_of(r) for r in records) == [("rule_fit", w) for w in expected], f"{records}\n{log[-4000:]}"
-    assert [r["state"] for r in records] == ["COMPLETED"] * len(expected), records
+    want = sorted((rule, w) for rule in ("rule_fit", "rule_reference_fit") for w in expected)
+    assert sorted(fit_of(r) for r in records) == want, f"{records}\n{log[-4000:]}"
+    assert [r["state"] for r in records] == ["COMPLETED"] * len(want), records
 
     # dvc sees the results
     shown = subprocess.run(["dvc", "metrics", "show", "--json"], cwd=proj, env=env, capture_output=True,
@@ -221,9 +224,13 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
     local_summary = json.loads((local_res / "summary.json").read_text())
     assert without(summary, TIMING_SUMMARY) == without(local_summary, TIMING_SUMMARY)
     for task, image, seed in slurm_rows:
-        fit = Path("fits", task, image, f"seed{seed}")
-        for name in ("output.png", "curve.csv"):
-            assert (slurm_res / fit / name).read_bytes() == (local_res / fit / name).read_bytes(), fit / name
+        for fit in (Path("fits", task, image, f"seed{seed}"), Path("reference", task, image, f"seed{seed}")):
+            for name in ("output.png", "curve.csv"):
+                assert (slurm_res / fit / name).read_bytes() == (local_res / fit / name).read_bytes(), fit / name
+    # the comparison with the authors' code: one f(z) and one shown row per fit (one seed: too few for a verdict)
+    parity = (slurm_res / "parity.csv").read_text()
+    assert parity == (local_res / "parity.csv").read_text()
+    assert len(parity.splitlines()) == 1 + 2 * len(expected) and "too few seeds" in parity
 
     # and the regression gate (against tests/baseline/ci_metrics.csv, cut to these rows) passes
     gate = subprocess.run(
