@@ -288,6 +288,16 @@ def test_auto_uses_the_full_preset_on_cuda_and_reduced_settings_on_a_cpu(name, d
     assert ("reduced settings for cpu" in line) == (device == "cpu")
 
 
+def test_every_preset_auto_can_pick_exists():
+    from dip.autopreset import KINDS, settings
+    from dip.presets import resolve
+
+    for device, entry in settings()["devices"].items():
+        assert set(entry["presets"]) == set(KINDS), device
+        for name in entry["presets"].values():
+            resolve(name)
+
+
 def test_reduced_presets_are_cheaper_versions_of_the_full_ones():
     from dip.presets import resolve
 
