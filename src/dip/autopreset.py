@@ -87,10 +87,15 @@ class Choice:
     damage: Damage
     device: str
 
+    @property
+    def reduced(self) -> bool:
+        """Whether this is a reduced version of the full (CUDA) preset for the same damage."""
+        return self.preset != settings()["devices"]["cuda"]["presets"][self.damage.kind]
+
     def line(self) -> str:
         """``--preset auto: <preset> (<precision>) for <damage> on <device>: <measurements>[; note]``."""
         full = settings()["devices"]["cuda"]["presets"][self.damage.kind]
-        note = "" if self.preset == full else f"; reduced settings for {self.device} (a CUDA GPU gets {full})"
+        note = f"; reduced settings for {self.device} (a CUDA GPU gets {full})" if self.reduced else ""
         return (f"--preset auto: {self.preset} ({self.precision}) for {WHAT[self.damage.kind]} on {self.device}: "
                 f"{self.damage.why()}{note}")
 

@@ -70,7 +70,7 @@ def eta_lines(seconds_per_iteration: float, iterations: int, device: str, size: 
     """
     total = seconds_per_iteration * iterations
     bound = "at most " if stop_early else ""
-    lines = [f"estimated time: {bound}{minutes(total)} ({iterations} iterations at {seconds_per_iteration:.3f} s/it "
+    lines = [f"estimated time: {bound}{minutes(total)} ({iterations} iteration{'s' if iterations != 1 else ''} at {seconds_per_iteration:.3f} s/it "
              f"on {device}, measured by a {settings()['eta']['probe_iterations']}-iteration probe)"]
     limit = warn_seconds()
     if total > limit:

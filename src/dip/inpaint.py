@@ -21,7 +21,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -31,6 +31,9 @@ from dip.errors import DipError
 from dip.io import read_mask, read_picture, write_png
 from dip.memory import check_memory, fit_bytes
 from dip.request import FitRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dip import autopreset
 
 log = logging.getLogger("dip.inpaint")
 
@@ -167,19 +170,18 @@ def check_options(args: argparse.Namespace) -> None:
         raise DipError("--max-side", "cannot be combined with --crop")
 
 
-def pick_preset(args: argparse.Namespace, prepared: Prepared) -> bool:
+def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Choice | None":
     """Resolve ``--preset auto`` (and the precision it implies unless ``--precision`` is given) in ``args``;
-    log which preset and why. Returns whether auto chose reduced settings for this device."""
+    returns auto's choice (None for a named preset)."""
     from dip import autopreset
 
     if args.preset != "auto":
         args.precision = args.precision or "fp32"
-        return False
+        return None
     choice = autopreset.choose(prepared.work_known, runtime.pick_device(args.device).type)
     args.preset = choice.preset
     args.precision = args.precision or choice.precision
-    log.info("%s", choice.line())
-    return choice.preset != autopreset.settings()["devices"]["cuda"]["presets"][choice.damage.kind]
+    return choice
 
 
 def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> None:
@@ -203,16 +205,18 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
     check_options(args)
     out: Path = args.output
     prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side)
-    auto_reduced = pick_preset(args, prepared)
+    choice = pick_preset(args, prepared)
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
     req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
                        stop_early=args.stop == "auto")
     if req.checkpoint_dir is None:
         req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    check_device_memory(req, prepared)
+    check_device_memory(req, prepared)  # a refusal is the only line: the choice is said after it
+    if choice is not None:
+        log.info("%s", choice.line())
     try:
         req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
-        announce_eta(req, prepared, auto_reduced)
+        announce_eta(req, prepared, choice is not None and choice.reduced)
         fit = Fit(req, progress=args.progress)
         m = fit.run()
         chosen, what = chosen_output(m, args.average, args.stop)
