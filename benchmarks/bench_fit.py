@@ -41,11 +41,11 @@ def count_flops(preset: str, overrides: dict[str, Any], size: int, channels: int
     """FLOPs of one forward + backward (z needs no gradient, as in the fit), counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dip.model import SkipConfig, SkipNet, padded_size
+    from dip.model import SkipConfig, SkipNet
     from dip.presets import resolve
 
     cfg = SkipConfig.from_preset(resolve(preset, overrides), channels)
-    h, w = padded_size(size, size, cfg.depth)
+    h, w = cfg.padded(size, size)
     with torch.device("meta"):
         net, z = SkipNet(cfg), torch.empty(1, cfg.in_channels, h, w)
     with FlopCounterMode(display=False) as counter:

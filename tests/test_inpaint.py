@@ -10,7 +10,7 @@ import png
 import pytest
 from PIL import Image
 
-from conftest import TINY, dip, make_image
+from conftest import MIRROR, TINY, dip, make_image
 from dip.errors import DipError
 from dip.io import read_mask, read_picture
 
@@ -223,3 +223,159 @@ def test_memory_estimate_counts_activations_in_proportion_to_the_pixels():
     small, large = activation_bytes(params, 1, 256, 256), activation_bytes(params, 1, 512, 512)
     assert 3.9 < large / small < 4.0  # four times the pixels (the reflection borders grow by less)
     assert 400 * 2**20 < small < 480 * 2**20  # ~7 KB per pixel for the Table 1 network (128 channels)
+
+
+# ----------------------------------------------------------------- --preset auto: damage classes and devices
+S = 96  # synthetic masks: S x S
+
+
+def _bernoulli(p: float, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((S, S)) >= p
+
+
+def _strokes(width: int) -> np.ndarray:
+    """Text-like damage: a few thin slanted strokes and a letter-like polyline."""
+    from PIL import ImageDraw
+
+    im = Image.new("L", (S, S), 255)
+    draw = ImageDraw.Draw(im)
+    for i in range(4):
+        draw.line([(5, 10 + 20 * i), (90, 18 + 20 * i)], fill=0, width=width)
+    draw.line([(10, 90), (30, 60), (50, 90), (40, 75), (20, 75)], fill=0, width=width)
+    return np.asarray(im) > 127
+
+
+def _disc(radius: int) -> np.ndarray:
+    y, x = np.mgrid[:S, :S]
+    return (y - S // 2) ** 2 + (x - S // 3) ** 2 > radius**2
+
+
+SYNTHETIC = {
+    "bernoulli 0.1": (_bernoulli(0.1), "scattered"),
+    "bernoulli 0.5": (_bernoulli(0.5), "scattered"),
+    "bernoulli 0.7": (_bernoulli(0.7), "scattered"),
+    "strokes 3 px": (_strokes(3), "strokes"),
+    "strokes 6 px": (_strokes(6), "strokes"),
+    "scratch 1 px": (_strokes(1), "strokes"),
+    "disc r 20": (_disc(20), "holes"),
+    "disc r 20 + bernoulli 0.3": (_disc(20) & _bernoulli(0.3), "holes"),
+}
+FULL = {"scattered": "table1", "strokes": "fig7_text", "holes": "large_holes"}
+REDUCED = {"scattered": "table1_cpu", "strokes": "fig7_text_cpu", "holes": "large_holes_cpu"}
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_damage_class_of_synthetic_masks(name):
+    from dip.autopreset import classify_damage
+
+    known, kind = SYNTHETIC[name]
+    assert classify_damage(known).kind == kind, classify_damage(known)
+
+
+@pytest.mark.parametrize("name", ["bernoulli 0.5", "strokes 3 px", "disc r 20"])
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_auto_uses_the_full_preset_on_cuda_and_reduced_settings_on_a_cpu(name, device):
+    from dip.autopreset import choose
+    from dip.presets import resolve
+
+    known, kind = SYNTHETIC[name]
+    choice = choose(known, device)
+    assert choice.preset == (FULL if device == "cuda" else REDUCED)[kind]
+    assert choice.precision == ("fp32" if device == "cuda" else "bf16")
+    resolve(choice.preset)  # a preset that exists and is valid
+    line = choice.line()
+    assert line.startswith(f"--preset auto: {choice.preset} ({choice.precision}) for ") and "\n" not in line
+    assert ("reduced settings for cpu" in line) == (device == "cpu")
+
+
+def test_every_preset_auto_can_pick_exists():
+    from dip.autopreset import KINDS, settings
+    from dip.presets import resolve
+
+    for device, entry in settings()["devices"].items():
+        assert set(entry["presets"]) == set(KINDS), device
+        for name in entry["presets"].values():
+            resolve(name)
+
+
+def test_reduced_presets_are_cheaper_versions_of_the_full_ones():
+    from dip.presets import resolve
+
+    for kind, full in FULL.items():
+        f, r = resolve(full), resolve(REDUCED[kind])
+        assert r["iterations"] < f["iterations"] and sum(r["n_down"]) <= sum(f["n_down"])
+        assert len(r["n_down"]) == len(f["n_down"]) and r["upsample"] == f["upsample"]
+
+
+def test_kate_text_mask_is_strokes():
+    from dip.autopreset import classify_damage
+
+    mask = MIRROR / "fig7" / "kate_mask.png"
+    if not mask.exists():
+        pytest.skip(f"{mask} not in the data mirror")
+    assert classify_damage(read_mask(mask, (512, 512))).kind == "strokes"
+
+
+def test_inpaint_auto_says_what_it_chose_and_why(tmp_path, known):
+    img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
+    r = dip("inpaint", img, mask, "-o", tmp_path / "out.png", *FAST, "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    chose = [line for line in r.stderr.splitlines() if "--preset auto:" in line]
+    missing = f"{100 * (1 - known.mean()):.1f}% missing"
+    assert len(chose) == 1 and f"table1_cpu (bf16) for scattered missing pixels on cpu: {missing}" in chose[0], chose
+    assert "preset table1_cpu" in r.stdout
+
+
+@pytest.mark.parametrize("preset", ["large_holes", "large_holes_meshgrid"])
+def test_large_hole_presets_run_on_a_tiny_image(tmp_path, preset):
+    img = _image(tmp_path / "img.png")
+    known = np.ones((H, W), bool)
+    known[6:18, 10:26] = False  # a hole
+    mask = _save_mask("L 0/1", known, tmp_path / "mask.png")
+    narrow = ["--set", f"n_down=[4,4,4,4,4{',4' if preset == 'large_holes' else ''}]",
+              "--set", f"n_up=[4,4,4,4,4{',4' if preset == 'large_holes' else ''}]"]
+    out = tmp_path / "out.png"
+    r = dip("inpaint", img, mask, "-o", out, "--preset", preset, *narrow, "--iterations", "3", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"preset {preset}" in r.stdout
+    assert np.asarray(Image.open(out)).shape == (H, W, 3)
+
+
+# ----------------------------------------------------------------- the ETA probe
+def test_eta_is_printed_and_a_long_run_names_faster_choices(tmp_path, known, monkeypatch):
+    img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
+    r = dip("inpaint", img, mask, "-o", tmp_path / "quick.png", *FAST, "--preset", "fig7_text")
+    assert r.returncode == 0, r.stderr
+    assert "[dip] estimated time: " in r.stderr and "5 iterations at " in r.stderr
+    assert "faster:" not in r.stderr  # far below 10 minutes
+    monkeypatch.setenv("DIP_ETA_WARN_MINUTES", "0.00001")  # every run is "long"
+    r = dip("inpaint", img, mask, "-o", tmp_path / "long.png", *FAST, "--preset", "fig7_text", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    faster = [line for line in r.stderr.splitlines() if "faster:" in line]
+    assert len(faster) == 1, r.stderr
+    assert "--preset auto (reduced settings for this device)" in faster[0] and "a CUDA GPU" in faster[0]
+
+
+def test_max_side_suggestion_scales_with_the_pixels():
+    from dip.eta import faster_side
+
+    assert faster_side(512, 512, 40 * 60, 10 * 60) == 256  # 4x too long: half the side
+    assert faster_side(512, 512, 1000 * 3600, 10 * 60) is None  # not even 64 would do
+
+
+def test_the_probe_does_not_change_the_result(tmp_path, known, monkeypatch):
+    """Same seed, same output, with or without the throw-away probe fit before the real one."""
+    import dip.eta
+    from dip.cli import main
+
+    img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
+    with_probe, without = tmp_path / "with.png", tmp_path / "without.png"
+    probed = []
+    real_probe = dip.eta.probe_seconds_per_iteration
+    with monkeypatch.context() as m:
+        m.setattr(dip.eta, "probe_seconds_per_iteration", lambda req: 1.0)  # no probe at all
+        assert main(["inpaint", str(img), str(mask), "-o", str(without), *FAST, "--no-keep-known"]) == 0
+    monkeypatch.setattr(dip.eta, "probe_seconds_per_iteration", lambda req: probed.append(1) or real_probe(req))
+    assert main(["inpaint", str(img), str(mask), "-o", str(with_probe), *FAST, "--no-keep-known"]) == 0
+    assert probed == [1]  # the probe ran...
+    assert with_probe.read_bytes() == without.read_bytes()  # ...and changed nothing

@@ -139,6 +139,7 @@ def test_inpaint_stop_auto_writes_the_rules_output_and_stops_early(tmp_path, img
 def test_inpaint_average_writes_the_output_average(tmp_path, img, mask):
     out, work = tmp_path / "avg.png", tmp_path / "work"
     args = ["--iterations", "30", "--threads", "1", *TINY[:6]]
-    assert dip("inpaint", img, mask, "-o", out, "--average", "--no-keep-known", *args).returncode == 0
+    assert dip("inpaint", img, mask, "-o", out, "--average", "--no-keep-known", "--preset", "fig7_text",
+               *args).returncode == 0
     assert dip("fit", "--image", img, "--mask", mask, "--preset", "fig7_text", "--out", work, *args).returncode == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(work / "output_ema.png")))

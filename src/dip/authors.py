@@ -40,6 +40,7 @@ from torch import nn
 from dip.errors import DipError
 from dip.fit import Fit
 from dip.metrics import psnr_known
+from dip.model import input_channels
 from dip.request import FitRequest
 
 DATASET = "authors_code"
@@ -126,16 +127,14 @@ class AuthorsFit(Fit):
         self.shown = "f(z + sigma*eps_last)" if self.shows_perturbed else "f(z)"
 
     def build_network(self, params: dict[str, Any], channels: int) -> nn.Module:
-        """Their ``skip`` with the preset's scales, kernels and upsampling (reflection padding, LeakyReLU,
-        BatchNorm, strided downsampling, sigmoid: the notebooks' choices)."""
-        if params["input_kind"] != "noise" or not params.get("need1x1_up", True):
-            raise DipError("--preset", "the authors' engine supports noise-input presets with 1x1 up convolutions")
+        """Their ``skip`` with the preset's scales, kernels, upsampling and 1x1 up convolutions (reflection
+        padding, LeakyReLU, BatchNorm, strided downsampling, sigmoid: the notebooks' choices), on our z."""
         return self.models.skip(
-            params["input_depth"], channels, num_channels_down=list(params["n_down"]),
+            input_channels(params), channels, num_channels_down=list(params["n_down"]),
             num_channels_up=list(params["n_up"]), num_channels_skip=list(params["n_skip"]),
             filter_size_down=params["k_down"], filter_size_up=params["k_up"], filter_skip_size=params["k_skip"],
             upsample_mode=params["upsample"], downsample_mode="stride", need_sigmoid=True, need_bias=True,
-            pad="reflection", act_fun="LeakyReLU")
+            need1x1_up=params["up_1x1"], pad="reflection", act_fun="LeakyReLU")
 
     def iterate(self, it: int) -> None:
         """Their closure and Adam's step: gradients at z + σ·ε; at a check, the backtracking on that perturbed

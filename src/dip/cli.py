@@ -30,6 +30,16 @@ MASK_RULES = ("white (255, or 1 in a 0/1 mask) = keep, black (0) = fill in; any 
               "edges) needs --mask-threshold T: values >= T (0-255 scale) are kept")
 
 
+# Which preset suits which damage (dip inpaint --help; the README says the same). auto's thresholds and table:
+# src/dip/auto.yaml.
+INPAINT_PRESETS = (
+    "auto (default): picked from the mask and the device, printed with the reason. By damage: scattered missing "
+    "pixels (Table 1's 50%% dropped pixels): table1; text and thin scratches: fig7_text; large holes: "
+    "large_holes (6 scales, no skips; Figure 8) or large_holes_meshgrid (coordinates as input; Figure 6). "
+    "On a CUDA GPU auto uses these; on a CPU their reduced versions table1_cpu, fig7_text_cpu, large_holes_cpu "
+    "(narrower network, fewer iterations, bf16), so a 512x512 photo takes minutes, not hours")
+
+
 def _key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -48,10 +58,11 @@ def _pair(text: str) -> tuple[int, int]:
     return top, left
 
 
-def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> None:
+def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None, preset_help: str | None = None) -> None:
     g = p.add_argument_group("hyperparameters (override single preset values)")
     g.add_argument("--preset", required=default_preset is None, default=default_preset,
-                   help="named preset from presets.yaml (table1, fig7_text)")
+                   help=preset_help or "named preset from presets.yaml (table1, fig7_text, large_holes, "
+                                       "large_holes_meshgrid, and the reduced *_cpu ones)")
     g.add_argument("--presets", type=Path, help="another presets file (default: the packaged one)")
     g.add_argument("--iterations", type=int)
     g.add_argument("--lr", type=float)
@@ -63,7 +74,8 @@ def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None) -> 
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     r.add_argument("--threads", type=int, help="torch threads (default: SLURM_CPUS_PER_TASK or the CPU affinity)")
-    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"])
+    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
+                   help="default fp32; dip inpaint --preset auto: the precision auto picks for the device")
     r.add_argument("--memory-format", default="auto", choices=["auto", "channels_last", "contiguous"])
     r.add_argument("--cuda-graph", default="auto", choices=["auto", "on", "off"],
                    help="replay forward + backward as one CUDA graph (auto: on CUDA devices; same numbers)")
@@ -132,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "its minimum-variance output; never: run all iterations and write the final one")
     i.add_argument("--average", action="store_true",
                    help="write the exponential moving average of the outputs (weight ema_weight) instead")
-    _add_fit_options(i, "fig7_text")
+    _add_fit_options(i, "auto", INPAINT_PRESETS)
+    i.set_defaults(precision=None)  # None: the precision --preset auto picks for the device, else fp32
 
     m = sub.add_parser("mask", help="write a reproducible random mask")
     m.add_argument("--bernoulli", type=float, required=True, metavar="P", help="fraction of pixels dropped")
@@ -183,40 +196,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from dip import inpaint
-    from dip.fit import Fit
-    from dip.io import write_png
+    from dip.inpaint import run
 
-    out: Path = args.output
-    if out.suffix.lower() != ".png":
-        raise DipError(out, "the output must be a .png file")
-    if args.mask_threshold is not None and not 0 < args.mask_threshold <= 255:
-        raise DipError("--mask-threshold", f"must be in (0, 255], got {args.mask_threshold}")
-    if args.max_side is not None and args.max_side < 16:
-        raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
-    if args.max_side is not None and args.crop is not None:
-        raise DipError("--max-side", "cannot be combined with --crop")
-    work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
-    req = _request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
-                   stop_early=args.stop == "auto")
-    if req.checkpoint_dir is None:
-        req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    prepared = inpaint.prepare(args.image, args.mask, args.mask_threshold, args.max_side)
-    inpaint.check_device_memory(req, prepared)
-    try:
-        req.image, req.mask = inpaint.write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
-        fit = Fit(req, progress=args.progress)
-        m = fit.run()
-        chosen, what = inpaint.chosen_output(m, args.average, args.stop)
-        result = inpaint.compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
-        write_png(out, result, bits=prepared.bits)
-    finally:
-        inpaint.clean(work, inputs)
-    h, w = prepared.work_known.shape
-    how = [f"{prepared.bits}-bit", "known pixels kept" if args.keep_known else "raw network output"]
-    if prepared.reduced:
-        how.append(f"fitted at {w}x{h} and upsampled")
-    print(f"wrote {out} ({', '.join(how)}): {what}")
+    run(args, _request)
     return 0
 
 

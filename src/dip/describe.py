@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 from dip.errors import DipError
-from dip.model import SkipConfig, SkipNet, count_parameters, input_channels, padded_size
+from dip.model import SkipConfig, SkipNet, count_parameters, input_channels
 from dip.presets import resolve
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     in_ch = input_channels(p)
     cfg = SkipConfig.from_preset(p, args.channels)
     net = SkipNet(cfg)
-    hp, wp = padded_size(h, w, cfg.depth)
+    hp, wp = cfg.padded(h, w)
     rows: list[str] = []
 
     def hook(name: str) -> Callable:

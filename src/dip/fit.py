@@ -34,7 +34,7 @@ from dip.errors import Interrupted
 from dip.guard import Guard
 from dip.interrupts import StopRequests
 from dip.metrics import psnr_known
-from dip.model import SkipConfig, SkipNet, network_input, padded_size
+from dip.model import SkipConfig, SkipNet, network_input
 from dip.objective import MaskedMSE
 from dip.outputs import check_out_dir, fit_metrics, observer_images, write_fit_outputs
 from dip.progress import Progress
@@ -69,7 +69,8 @@ class Fit:
         self.cuda_graph = runtime.use_cuda_graph(req.cuda_graph, self.device)
         c, h, w = self.inputs.image.shape
         self.size = (h, w)
-        padded = padded_size(h, w, len(p["n_down"]))
+        cfg = SkipConfig.from_preset(p, c)
+        padded = cfg.padded(h, w)
         self.objective = MaskedMSE(self.inputs.image, self.inputs.known, padded, self.device)
 
         torch.manual_seed(req.seed)  # the network's initialisation and z come from the seed, on the CPU

@@ -1,20 +1,27 @@
 """`dip inpaint`: restore a person's own image from the files they have.
 
-The steps around the fit (which is :mod:`dip.fit`, unchanged):
+The steps around the fit (which is :mod:`dip.fit`, unchanged), in :func:`run`:
 
 1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.cli.MASK_RULES`);
 2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
-3. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.memory`);
-4. fit the prepared copy (written beside the output, removed afterwards);
-5. bring the fill back to the original size (LANCZOS) and, unless ``--no-keep-known``, put every known pixel
+3. with ``--preset auto`` (the default), pick the preset for the mask's damage and the device
+   (:mod:`dip.autopreset`) and say which and why in one line;
+4. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.memory`);
+5. time a short probe of the fit and print the estimated run time, with the faster choices when it is long
+   (:mod:`dip.eta`; the probe is thrown away and does not change the result);
+6. fit the prepared copy (written beside the output, removed afterwards);
+7. bring the fill back to the original size (LANCZOS) and, unless ``--no-keep-known``, put every known pixel
    of the original back unchanged; write 16 bits when the image had 16.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -24,6 +31,11 @@ from dip.errors import DipError
 from dip.io import read_mask, read_picture, write_png
 from dip.memory import check_memory, fit_bytes
 from dip.request import FitRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dip import autopreset
+
+log = logging.getLogger("dip.inpaint")
 
 
 @dataclass
@@ -143,3 +155,79 @@ def clean(*folders: Path) -> None:
     """Remove the fit's temporary folders."""
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse (one line) options of dip inpaint that cannot work, before reading anything."""
+    out: Path = args.output
+    if out.suffix.lower() != ".png":
+        raise DipError(out, "the output must be a .png file")
+    if args.mask_threshold is not None and not 0 < args.mask_threshold <= 255:
+        raise DipError("--mask-threshold", f"must be in (0, 255], got {args.mask_threshold}")
+    if args.max_side is not None and args.max_side < 16:
+        raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
+    if args.max_side is not None and args.crop is not None:
+        raise DipError("--max-side", "cannot be combined with --crop")
+
+
+def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Choice | None":
+    """Resolve ``--preset auto`` (and the precision it implies unless ``--precision`` is given) in ``args``;
+    returns auto's choice (None for a named preset)."""
+    from dip import autopreset
+
+    if args.preset != "auto":
+        args.precision = args.precision or "fp32"
+        return None
+    choice = autopreset.choose(prepared.work_known, runtime.pick_device(args.device).type)
+    args.preset = choice.preset
+    args.precision = args.precision or choice.precision
+    return choice
+
+
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> None:
+    """Probe the fit's speed and log the estimated run time (and faster choices when it is long)."""
+    from dip.eta import eta_lines, probe_seconds_per_iteration
+
+    h, w = prepared.work_known.shape
+    if req.crop:
+        h, w = min(h, req.crop), min(w, req.crop)
+    rate = probe_seconds_per_iteration(req)
+    device = runtime.pick_device(req.device).type
+    for line in eta_lines(rate, req.params["iterations"], device, (h, w), auto_reduced, req.stop_early):
+        log.info("%s", line)
+
+
+def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> dict[str, Any]:
+    """`dip inpaint` (the module docstring's steps); ``make_request(args, **fields)`` builds the fit's request
+    from the shared fit options. Returns the fit's metrics."""
+    from dip.fit import Fit
+
+    check_options(args)
+    out: Path = args.output
+    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side)
+    choice = pick_preset(args, prepared)
+    work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
+    req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
+                       stop_early=args.stop == "auto")
+    if req.checkpoint_dir is None:
+        req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
+    check_device_memory(req, prepared)  # a refusal is the only line: the choice is said after it
+    if choice is not None:
+        log.info("%s", choice.line())
+    try:
+        req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
+        announce_eta(req, prepared, choice is not None and choice.reduced)
+        fit = Fit(req, progress=args.progress)
+        m = fit.run()
+        chosen, what = chosen_output(m, args.average, args.stop)
+        result = compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
+        write_png(out, result, bits=prepared.bits)
+    finally:
+        clean(work, inputs)
+    h, w = prepared.work_known.shape
+    how = [f"{prepared.bits}-bit", f"preset {req.preset}",
+           "known pixels kept" if args.keep_known else "raw network output"]
+    if prepared.reduced:
+        how.append(f"fitted at {w}x{h} and upsampled")
+    print(f"wrote {out} ({', '.join(how)}): {what}")
+    return m

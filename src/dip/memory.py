@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from dip.errors import DipError
-from dip.model import ReflectConv2d, SkipConfig, SkipNet, Up, input_channels, padded_size
+from dip.model import ReflectConv2d, SkipConfig, SkipNet, Up, input_channels
 
 ACTIVATION_FACTOR = 1.5  # measured peak / counted activations (see the module docstring)
 IMAGE_COPIES = 16  # fp32 copies of the (padded) image the fit holds besides the network
@@ -39,7 +39,7 @@ def activation_bytes(params: dict[str, Any], channels: int, height: int, width: 
     cfg = SkipConfig.from_preset(params, channels)
     with torch.device("meta"):
         net = SkipNet(cfg)
-    hp, wp = padded_size(height, width, cfg.depth)
+    hp, wp = cfg.padded(height, width)
     counted = [0]
 
     def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -67,7 +67,7 @@ def fit_bytes(params: dict[str, Any], channels: int, height: int, width: int) ->
     cfg = SkipConfig.from_preset(params, channels)
     with torch.device("meta"):
         weights = sum(p.numel() for p in SkipNet(cfg).parameters())
-    hp, wp = padded_size(height, width, cfg.depth)
+    hp, wp = cfg.padded(height, width)
     image = 4 * channels * hp * wp
     return int(ACTIVATION_FACTOR * activation_bytes(params, channels, height, width)
                + WEIGHT_COPIES * 4 * weights + IMAGE_COPIES * image + RUNTIME_BYTES)

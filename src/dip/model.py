@@ -3,8 +3,10 @@
 Reading the code next to the architecture figure: scale ``i`` has a *down* block ``d_i`` (stride-2 conv,
 conv), a *skip* block ``s_i`` (1x1 conv) and an *up* block ``u_i`` (BatchNorm over the concatenation, conv,
 1x1 conv). Every convolution is reflection padded and followed by BatchNorm and LeakyReLU(0.2); the output
-is a 1x1 convolution and a sigmoid. Layer for layer this is the authors' ``models/skip.py`` with
-``need1x1_up=True`` (same parameter count: 2,217,573 for the Table 1 network).
+is a 1x1 convolution and a sigmoid. Layer for layer this is the authors' ``models/skip.py`` (same parameter
+count: 2,217,573 for the Table 1 network); the preset key ``up_1x1`` is their ``need1x1_up`` (False drops the
+1x1 convolution of every up block, as their large-hole example does). A scale whose ``n_skip`` is 0 has no
+skip branch: its up block sees the upsampled deeper features only.
 
 Any H x W works: :func:`padded_size` rounds up to a multiple of ``2**depth``; the fit feeds a z of that size
 and crops the output back (the padded border is treated as unknown pixels, so it never enters the loss or
@@ -34,17 +36,22 @@ class SkipConfig:
     k_up: int = 3
     k_skip: int = 1
     upsample: str = "bilinear"
+    up_1x1: bool = True
 
     @property
     def depth(self) -> int:
         return len(self.n_down)
+
+    def padded(self, height: int, width: int) -> tuple[int, int]:
+        """:func:`padded_size` for this network (its depth and largest kernel)."""
+        return padded_size(height, width, self.depth, max(self.k_down, self.k_up, self.k_skip))
 
     @classmethod
     def from_preset(cls, params: dict[str, Any], out_channels: int) -> "SkipConfig":
         """The network of a (validated) preset for images with ``out_channels`` channels: the one place a preset
         becomes a network configuration."""
         return cls(input_channels(params), out_channels, params["n_down"], params["n_up"], params["n_skip"],
-                   params["k_down"], params["k_up"], params["k_skip"], params["upsample"])
+                   params["k_down"], params["k_up"], params["k_skip"], params["upsample"], params["up_1x1"])
 
 
 def input_channels(params: dict[str, Any]) -> int:
@@ -101,10 +108,13 @@ class Down(nn.Sequential):
 
 
 class Up(nn.Sequential):
-    """u_i: BatchNorm of [skip, upsampled deeper], convolution, 1x1 convolution."""
+    """u_i: BatchNorm of [skip, upsampled deeper], convolution, then (``with_1x1``) a 1x1 convolution."""
 
-    def __init__(self, c_in: int, c_out: int, k: int):
-        super().__init__(nn.BatchNorm2d(c_in), conv_bn_act(c_in, c_out, k), conv_bn_act(c_out, c_out, 1))
+    def __init__(self, c_in: int, c_out: int, k: int, with_1x1: bool = True):
+        layers = [nn.BatchNorm2d(c_in), conv_bn_act(c_in, c_out, k)]
+        if with_1x1:
+            layers.append(conv_bn_act(c_out, c_out, 1))
+        super().__init__(*layers)
 
 
 def sliced_channels_last(y: torch.Tensor) -> bool:
@@ -135,7 +145,7 @@ class Level(nn.Module):
         c_deep = cfg.n_down[i] if last else cfg.n_up[i + 1]
         align = None if cfg.upsample == "nearest" else False
         self.upsample = nn.Upsample(scale_factor=2, mode=cfg.upsample, align_corners=align)
-        self.up = Up(n_skip + c_deep, cfg.n_up[i], cfg.k_up)
+        self.up = Up(n_skip + c_deep, cfg.n_up[i], cfg.k_up, cfg.up_1x1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.down(x)
@@ -166,14 +176,15 @@ class SkipNet(nn.Module):
         return self.head(self.levels(z))
 
 
-def padded_size(height: int, width: int, depth: int) -> tuple[int, int]:
+def padded_size(height: int, width: int, depth: int, kernel: int = 3) -> tuple[int, int]:
     """Smallest size >= (height, width) that the network maps to itself.
 
-    A multiple of ``2**depth``, and at least ``2**(depth + 1)`` so the deepest feature map is 2x2 or larger
-    (reflection padding needs more than one pixel).
+    A multiple of ``2**depth`` whose deepest feature map is large enough for the reflection padding of the
+    ``kernel``-sized convolutions there (padding must be smaller than the side): at least 2x2 for 3x3 kernels,
+    3x3 for 5x5 kernels.
     """
-    m = 2**depth
-    return max(-(-height // m) * m, 2 * m), max(-(-width // m) * m, 2 * m)
+    m, deepest = 2**depth, max(2, kernel // 2 + 1)
+    return max(-(-height // m) * m, deepest * m), max(-(-width // m) * m, deepest * m)
 
 
 def count_parameters(model: nn.Module) -> int:
