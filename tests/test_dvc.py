@@ -82,10 +82,10 @@ def test_fetch_stage_takes_the_mirror_from_the_config(tmp_path, mirror_ok):
     if mirror_ok:
         assert f"data/raw/fig7/kate.png: fetched from {mirror}/fig7/kate.png" in log, log
         assert tree_hashes(work / "data/raw") == {rel: h for rel, h in tree_hashes(MIRROR).items()
-                                                  if rel.startswith(("table1/", "fig7/"))}
+                                                  if rel.startswith(("table1/", "fig7/", "authors_code/"))}
     else:
         assert r.returncode != 0
-        assert f"14 file(s) missing from the data mirror {mirror}" in log, log
+        assert f"23 file(s) missing from the data mirror {mirror}" in log, log  # 14 images, 9 code files
         assert not (work / "data/raw").exists() or not any((work / "data/raw").rglob("*.png"))
 
 
