@@ -180,16 +180,16 @@ def test_backtracking_restores_parameters_only_and_adam_still_steps():
         net(torch.ones(1, 3)).sum().backward()
 
     step()
-    assert rule.check(0, 20.0, net)  # accepted: kept as the last good parameters
+    assert rule.check_perturbed(0, 20.0, net)  # accepted: kept as the last good parameters
     good = [p.detach().clone() for p in net.parameters()]
     opt.step()
     step()
-    assert rule.check(1, 16.0, net)  # a drop of 4 dB is within the 5 dB
+    assert rule.check_perturbed(1, 16.0, net)  # a drop of 4 dB is within the 5 dB
     kept = [p.detach().clone() for p in net.parameters()]
     opt.step()
     adam_steps = opt.state[net.weight]["step"].item()
     step()
-    assert not rule.check(2, 10.0, net)  # a drop of 6 dB: the parameters go back
+    assert not rule.check_perturbed(2, 10.0, net)  # a drop of 6 dB: the parameters go back
     assert all(torch.equal(p, k) for p, k in zip(net.parameters(), kept)) and rule.backtracks == 1
     assert not all(torch.equal(p, g) for p, g in zip(net.parameters(), good))
     opt.step()  # as in their closure: Adam steps with the gradients of the refused state, its state kept
@@ -200,7 +200,7 @@ def test_backtracking_restores_parameters_only_and_adam_still_steps():
 def test_the_inpainting_notebook_never_backtracks():
     rule = NotebookBacktrack(backtrack_db=5.0, enabled=False)
     net = torch.nn.Linear(2, 2)
-    assert rule.check(0, 30.0, net) and rule.check(1, -100.0, net) and rule.backtracks == 0
+    assert rule.check_perturbed(0, 30.0, net) and rule.check_perturbed(1, -100.0, net) and rule.backtracks == 0
 
 
 # ----------------------------------------------------------------------------------------- ours vs theirs

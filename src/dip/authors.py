@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dip.errors import DipError
+from dip.errors import DipError, DivergedError
 from dip.fit import Fit
 from dip.metrics import psnr_known
 from dip.model import input_channels
@@ -45,7 +45,6 @@ from dip.request import FitRequest
 
 DATASET = "authors_code"
 PACKAGE = "dip_authors_models"  # the name their `models` package is imported under (never a bare `models`)
-NOTEBOOKS = ("restoration", "inpainting")
 
 
 def load_models(root: Path, manifest: Path) -> ModuleType:
@@ -74,8 +73,9 @@ def load_models(root: Path, manifest: Path) -> ModuleType:
 class NotebookBacktrack:
     """The backtracking of ``restoration.ipynb`` as it runs: on the perturbed output, parameters only.
 
-    :meth:`check` is called every ``eval_every`` iterations between the gradients and Adam's step. ``enabled``
-    False (``inpainting.ipynb``) accepts everything.
+    :meth:`check_perturbed` is called every ``eval_every`` iterations between the gradients and Adam's step.
+    ``enabled`` False (``inpainting.ipynb``) accepts everything. In the fit's guard slot it answers
+    :meth:`check` (the guard of f(z) evaluations) with "keep" always: their loop has no guard on f(z).
     """
 
     def __init__(self, backtrack_db: float, enabled: bool):
@@ -85,7 +85,11 @@ class NotebookBacktrack:
         self.backtracks = 0
         self.good_iteration: int | None = None
 
-    def check(self, iteration: int, psnr_masked: float, net: nn.Module) -> bool:
+    def check(self, iteration: int, psnr_masked: float, net: nn.Module, optimizer: Any, loss: float | None) -> bool:
+        """The :class:`dip.guard.Guard` interface, for f(z): never refuses a state."""
+        return True
+
+    def check_perturbed(self, iteration: int, psnr_masked: float, net: nn.Module) -> bool:
         """Keep the parameters (return True) or copy the last accepted ones back (return False)."""
         if not self.enabled:
             return True
@@ -120,11 +124,9 @@ class AuthorsFit(Fit):
             raise DipError("--precision", f"the authors' engine runs fp32 only (their notebooks), got {req.precision}")
         self.models = load_models(req.authors_code, req.manifest)
         super().__init__(dataclasses.replace(req, cuda_graph="off"), progress, quiet)  # op by op, as they ran it
-        notebook = self.params["authors_notebook"]
-        self.backtrack = NotebookBacktrack(self.params["backtrack_db"], enabled=notebook == "restoration")
-        self.guard = self.backtrack  # what checkpoints and metrics read (state, backtracks)
-        self.shows_perturbed = notebook == "restoration"
-        self.shown = "f(z + sigma*eps_last)" if self.shows_perturbed else "f(z)"
+        restoration = self.params["authors_notebook"] == "restoration"  # else inpainting.ipynb
+        self.guard = NotebookBacktrack(self.params["backtrack_db"], enabled=restoration)  # checkpointed, counted
+        self.shown = "f(z + sigma*eps_last)" if restoration else "f(z)"
 
     def build_network(self, params: dict[str, Any], channels: int) -> nn.Module:
         """Their ``skip`` with the preset's scales, kernels, upsampling and 1x1 up convolutions (reflection
@@ -136,43 +138,26 @@ class AuthorsFit(Fit):
             upsample_mode=params["upsample"], downsample_mode="stride", need_sigmoid=True, need_bias=True,
             need1x1_up=params["up_1x1"], pad="reflection", act_fun="LeakyReLU")
 
-    def iterate(self, it: int) -> None:
-        """Their closure and Adam's step: gradients at z + σ·ε; at a check, the backtracking on that perturbed
-        output (a restore keeps the gradients: Adam steps anyway); our evaluation of f(z) for the curve."""
-        loss = self.step.gradients()
-        h, w = self.size
-        output = self.step.output[..., :h, :w]
-        for observer in self.observers.values():
-            observer.observe(it, output)
-        if self.due(it):
-            pm = psnr_known(self.inputs.image, output[0].cpu().numpy(), self.inputs.known)
-            self.backtrack.check(it, pm, self.net)
-            self.evaluate(it, float(loss.detach()))
-        self.step.update()
-        self.progress.update(1)
-
     def evaluate(self, it: int, loss: float | None, est: np.ndarray | None = None) -> bool:
-        """Score f(z) for the curve; never refuses a state (their loop has no guard on f(z))."""
-        est = self.estimate() if est is None else est
-        pm = psnr_known(self.inputs.image, est, self.inputs.known)
-        self.curve.add(it, float("nan") if loss is None else loss, pm, est)
-        fired = self.stopping.fired()
-        self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
-        return True
+        """At a training iteration (``loss`` given), first their backtracking on the perturbed output of its
+        gradients (a restore keeps the gradients: Adam steps anyway); then our evaluation of f(z), which their
+        loop never refuses (the guard slot holds :class:`NotebookBacktrack`)."""
+        if loss is not None:
+            h, w = self.size
+            pm = psnr_known(self.inputs.image, self.step.output[0, :, :h, :w].cpu().numpy(), self.inputs.known)
+            self.guard.check_perturbed(it, pm, self.net)
+        return super().evaluate(it, loss, est)
 
     def final_estimate(self) -> np.ndarray:
-        est = self.estimate()
+        """f(z) after the last step; a non-finite one (their loop has no guard) exits 3 with nothing written."""
+        est = super().final_estimate()
         if not np.isfinite(est).all():
-            from dip.errors import DivergedError
-
             raise DivergedError(f"fit {self.req.out}", "the authors' loop ended on a non-finite output")
-        self.evaluate(self.stopped_at or self.total, None, est)
-        self.output_iteration = self.stopped_at or self.total
         return est
 
     def extra_images(self) -> dict[str, np.ndarray]:
         """``output_shown.png``: what the notebook shows at the end."""
-        if not self.shows_perturbed:
+        if not self.guard.enabled:  # inpainting.ipynb shows f(z)
             return {"output_shown.png": self.estimate()}
         h, w = self.size
         with torch.no_grad():
