@@ -40,7 +40,7 @@ from torch import nn
 from dip.errors import DipError, DivergedError
 from dip.fit import Fit
 from dip.metrics import psnr_known
-from dip.model import input_channels
+from dip.model import SkipConfig
 from dip.request import FitRequest
 
 DATASET = "authors_code"
@@ -128,11 +128,12 @@ class AuthorsFit(Fit):
         self.guard = NotebookBacktrack(self.params["backtrack_db"], enabled=restoration)  # checkpointed, counted
         self.shown = "f(z + sigma*eps_last)" if restoration else "f(z)"
 
-    def build_network(self, params: dict[str, Any], channels: int) -> nn.Module:
+    def build_network(self, cfg: SkipConfig) -> nn.Module:
         """Their ``skip`` with the preset's scales, kernels, upsampling and 1x1 up convolutions (reflection
         padding, LeakyReLU, BatchNorm, strided downsampling, sigmoid: the notebooks' choices), on our z."""
+        params = self.params
         return self.models.skip(
-            input_channels(params), channels, num_channels_down=list(params["n_down"]),
+            cfg.in_channels, cfg.out_channels, num_channels_down=list(params["n_down"]),
             num_channels_up=list(params["n_up"]), num_channels_skip=list(params["n_skip"]),
             filter_size_down=params["k_down"], filter_size_up=params["k_up"], filter_skip_size=params["k_skip"],
             upsample_mode=params["upsample"], downsample_mode="stride", need_sigmoid=True, need_bias=True,

@@ -74,7 +74,7 @@ class Fit:
         self.objective = MaskedMSE(self.inputs.image, self.inputs.known, padded, self.device)
 
         torch.manual_seed(req.seed)  # the network's initialisation and z come from the seed, on the CPU
-        self.net = self.build_network(p, c).to(self.device)
+        self.net = self.build_network(cfg).to(self.device)
         z = network_input(p, padded, torch.Generator().manual_seed(req.seed)).to(self.device)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -139,9 +139,9 @@ class Fit:
             self.checkpoint.remove()
         return metrics
 
-    def build_network(self, params: dict[str, Any], channels: int) -> torch.nn.Module:
+    def build_network(self, cfg: SkipConfig) -> torch.nn.Module:
         """The skip network of the preset (:mod:`dip.model`)."""
-        return SkipNet(SkipConfig.from_preset(params, channels))
+        return SkipNet(cfg)
 
     def extra_images(self) -> dict[str, np.ndarray]:
         """Images an engine writes besides output.png and the observers' (none for ours)."""
