@@ -25,6 +25,7 @@ from conftest import MIRROR, ROOT, TINY, Watched, dip
 from dip import fetch, stats
 from dip.authors import DATASET, NotebookBacktrack
 from dip.errors import DipError
+from dip.manifest import load_manifest
 from dip.reference import parity, parity_markdown, parity_summary
 
 MANIFEST = ROOT / "config" / "datasets.yaml"
@@ -37,7 +38,7 @@ def code(tmp_path_factory) -> Path:
     if not (MIRROR / DATASET / "models" / "skip.py").is_file():
         pytest.fail(f"the data mirror {MIRROR} lacks {DATASET}/ (set DIP_DATA_MIRROR)")
     dest = tmp_path_factory.mktemp("raw")
-    fetch.fetch(fetch.load_manifest(MANIFEST), dest, [DATASET], MIRROR)
+    fetch.fetch(load_manifest(MANIFEST), dest, [DATASET], MIRROR)
     return dest / DATASET
 
 
@@ -49,7 +50,7 @@ def engine_args(code: Path, img: Path, mask: Path, out: Path, *extra: str) -> li
 # ----------------------------------------------------------------------------------------- fetched like data
 
 def test_the_authors_code_is_fetched_byte_identical_with_its_paths(code):
-    entries = fetch.load_manifest(MANIFEST)[DATASET]
+    entries = load_manifest(MANIFEST)[DATASET]
     assert {e["path"] for e in entries.values()} >= {"LICENSE", "models/__init__.py", "models/skip.py"}
     for e in entries.values():
         assert (code / e["path"]).read_bytes() == (MIRROR / DATASET / e["path"]).read_bytes()
@@ -83,7 +84,7 @@ def test_a_bad_file_entry_is_refused_with_one_line(tmp_path, entry, message):
     path = tmp_path / "datasets.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "datasets": {"code": {"files": {"skip": {**good, **entry}}}}}))
     with pytest.raises(DipError, match=re.escape(message)):
-        fetch.load_manifest(path)
+        load_manifest(path)
 
 
 def test_the_engine_refuses_a_missing_or_changed_copy_in_one_line(tmp_path, code, img, mask):

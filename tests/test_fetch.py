@@ -25,6 +25,7 @@ from PIL import Image
 
 from dip import fetch
 from dip.errors import DipError
+from dip.manifest import expected_files, load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "config" / "datasets.yaml"
@@ -37,8 +38,8 @@ def sha(path: Path) -> str:
 def real_mirror() -> Path:
     """The local mirror of the real images, or skip."""
     mirror = Path(os.environ.get(fetch.MIRROR_ENV) or ROOT.parent / "shared" / "data")
-    manifest = fetch.load_manifest(MANIFEST)
-    if not all((mirror / rel).is_file() for rel in fetch.expected_files(manifest)):
+    manifest = load_manifest(MANIFEST)
+    if not all((mirror / rel).is_file() for rel in expected_files(manifest)):
         pytest.skip(f"no complete data mirror at {mirror} (set {fetch.MIRROR_ENV} to run this test)")
     return mirror
 
@@ -112,19 +113,19 @@ def leftovers(dest: Path) -> list[Path]:
 # ----------------------------------------------------------------------------------------- the real data
 
 def test_real_manifest_lists_both_datasets():
-    m = fetch.load_manifest(MANIFEST)
+    m = load_manifest(MANIFEST)
     assert len(m["table1"]) == 11 and set(m["fig7"]) == {"kate", "kate_mask", "barbara"}
     assert m["fig7"]["barbara"]["sha256"] == m["table1"]["barbara"]["sha256"]
     assert m["fig7"]["kate"]["mode"] == "RGB" and m["table1"]["house"]["size"] == [256, 256]
     assert all(e["url"].startswith("https://raw.githubusercontent.com/") for d in m.values() for e in d.values())
-    assert fetch.expected_files(m, ["fig7"]) == ["fig7/kate.png", "fig7/kate_mask.png", "fig7/barbara.png"]
+    assert expected_files(m, ["fig7"]) == ["fig7/kate.png", "fig7/kate_mask.png", "fig7/barbara.png"]
 
 
 def test_a_fetch_from_mirror_is_byte_identical(tmp_path, capsys):
     mirror = real_mirror()
     dest = tmp_path / "raw"
     assert fetch.main(["--manifest", str(MANIFEST), "--dest", str(dest), "--mirror", str(mirror)]) == 0
-    rels = fetch.expected_files(fetch.load_manifest(MANIFEST))
+    rels = expected_files(load_manifest(MANIFEST))
     assert len(rels) == 23  # 11 + 3 images, 9 files of the authors' code
     for rel in rels:
         assert (dest / rel).read_bytes() == (mirror / rel).read_bytes(), rel

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dip import fetch
+from dip.manifest import expected_files, load_manifest
 from dip.cli import main as dip_main
 from test_fetch import MANIFEST, real_mirror
 
@@ -66,7 +66,7 @@ def test_fetch_from_the_mirror_only_reads_it(tmp_path, capsys):
         dest = tmp_path / "raw"
         args = ["fetch", "--manifest", str(MANIFEST), "--dest", str(dest), "--mirror", str(mirror)]
         assert dip_main(args) == 0, capsys.readouterr().err
-        rels = fetch.expected_files(fetch.load_manifest(MANIFEST))
+        rels = expected_files(load_manifest(MANIFEST))
         (dest / rels[0]).write_bytes(b"damaged")  # a stale file: re-fetched from the mirror
         assert dip_main(args) == 0, capsys.readouterr().err
         assert "1 fetched, 22 already present" in capsys.readouterr().out

@@ -50,7 +50,8 @@ PACKAGE = "dip_authors_models"  # the name their `models` package is imported un
 def load_models(root: Path, manifest: Path) -> ModuleType:
     """Verify the fetched copy of the authors' code under ``root`` against the manifest, then import its
     ``models`` package (once per process) as :data:`PACKAGE`."""
-    from dip.fetch import load_manifest, verify_only
+    from dip.fetch import verify_only
+    from dip.manifest import load_manifest
 
     if PACKAGE in sys.modules:
         return sys.modules[PACKAGE]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dip.errors import DipError
 from dip.authors import DATASET as AUTHORS_DATASET
-from dip.fetch import expected_files, load_manifest
+from dip.manifest import expected_files, load_manifest
 from dip.presets import resolve
 
 DIP = f"{sys.executable} -m dip.cli"
