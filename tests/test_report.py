@@ -165,6 +165,24 @@ def test_fits_recorded_before_ema_and_early_stopping_still_report(tmp_path):
     assert md_row(tmp_path / "results" / "paper", "house")[7:9] == ["—", "—"]
 
 
+def test_old_and_new_records_mixed_compare_each_outcome_on_the_fits_that_have_it(tmp_path):
+    # house: seed 0 recorded before EMA/ES (final 37), seed 1 with them (final 39, EMA 38.5, oracle 39.25);
+    # lena: an old record alone. EMA's gap to the oracle is taken fit by fit (-0.75), not mean EMA (1 fit) minus
+    # mean oracle (2 fits), which would be +0.25; the cells say how many seeds / images they cover.
+    fits = [make_fit(tmp_path, "table1", "house", 0, 37.0, "paper", observers=False),
+            make_fit(tmp_path, "table1", "house", 1, 39.0, "paper"),
+            make_fit(tmp_path, "table1", "lena", 0, 36.0, "paper", observers=False)]
+    out = run_report(tmp_path, "paper", fits)
+    t = table(out)
+    h = t.loc["house"]
+    assert (h["psnr_mean"], h["psnr_ema_mean"], h["psnr_ema_n"], h["psnr_best_oracle_n"]) == pytest.approx(
+        (38.0, 38.5, 1, 2))
+    assert h["psnr_ema_gap_to_oracle"] == pytest.approx(-0.75) and h["psnr_gap_to_oracle"] == pytest.approx(-0.25)
+    assert t.loc["Average", "psnr_ema_n"] == 1 and t.loc["Average", "psnr_ema_gap_to_oracle"] == pytest.approx(-0.75)
+    assert md_row(out, "house")[7:9] == ["38.50 (1 of 2 seeds)", "38.75 (1 of 2 seeds) [13]"]
+    assert md_row(out, "Average")[7] == "38.50 (1 of 2 images) (-0.75)"
+
+
 def test_incomplete_paper_set_averages_over_the_same_images(tmp_path):
     fits = [make_fit(tmp_path, "table1", "lena", 0, 36.0, "paper"), make_fit(tmp_path, "table1", "boat", 0, 30.0, "paper")]
     out = run_report(tmp_path, "paper", fits)

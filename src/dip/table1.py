@@ -27,20 +27,25 @@ def table1(metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> pd.DataF
     comparable = profile == PAPER_PROFILE
     images = cfg["tasks"][TABLE1_TASK]["images"]
     t1 = metrics[metrics["task"] == TABLE1_TASK]
+    # each fit's gap to its own oracle, so an outcome that older fits lack is compared on the fits that have it
+    t1 = t1.assign(**{f"gap_{column}": t1[column] - t1["psnr_best"] for column in OUTCOMES})
     g = t1.groupby("image")
     cols = {"paper_psnr": pd.Series({im: float(paper[im]) for im in images}),
             "n_seeds": g["seed"].nunique(), "ssim_mean": g["ssim"].mean(), "es_iter_mean": g["es_iter"].mean()}
     for column, name in OUTCOMES.items():
         cols[f"{name}_mean"] = g[column].mean()
         cols[f"{name}_std"] = g[column].std(ddof=1)
-    t = pd.DataFrame(cols).reindex(images).astype(float)  # fits from before EMA/ES lack them: NaN
-    for name in OUTCOMES.values():
-        t[f"{name}_gap_to_oracle"] = t[f"{name}_mean"] - t["psnr_best_oracle_mean"]
+        cols[f"{name}_n"] = g[column].count()  # fits from before EMA/ES lack them: fewer than n_seeds
+        cols[f"{name}_gap_to_oracle"] = g[f"gap_{column}"].mean()
+    t = pd.DataFrame(cols).reindex(images).astype(float)
     t["n_seeds"] = t["n_seeds"].fillna(0).astype("Int64")
     present = t["n_seeds"] > 0
-    # over the images that have fits, so an incomplete run is compared with the paper on the same images
+    # over the images that have fits, so an incomplete run is compared with the paper on the same images; an
+    # outcome some images lack is averaged over those that have it, and its _n counts them
     avg = t.loc[present].drop(columns="n_seeds").mean().to_frame("Average").T
     avg[[c for c in avg.columns if c.endswith("_std")]] = np.nan
+    for name in OUTCOMES.values():
+        avg[f"{name}_n"] = float(t.loc[present, f"{name}_mean"].notna().sum())
     avg["n_seeds"] = pd.NA
     t = pd.concat([t, avg.astype({"n_seeds": "Int64"})])
     t["delta_db"] = (t["psnr_mean"] - t["paper_psnr"]) if comparable else np.nan
@@ -61,7 +66,7 @@ def table1(metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> pd.DataF
     t.insert(len(t.columns), "profile", profile)
     t = t.rename_axis("image").reset_index()
     outcome_cols = [f"{n}_{k}" for n in ("psnr_ema", "psnr_es", "psnr_best_oracle")
-                    for k in ("mean", "std", "gap_to_oracle")]
+                    for k in ("mean", "std", "n", "gap_to_oracle")]
     return t[["image", "paper_psnr", "psnr_mean", "psnr_std", "n_seeds", "delta_db", "verdict", "ssim_mean",
               "psnr_gap_to_oracle", *outcome_cols, "es_iter_mean", "profile"]]
 
@@ -95,15 +100,27 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         "moving average of the outputs (weight 0.99 unless the profile overrides it), and **early stop**, the "
         "ES-EMV rule's minimum-variance output (its mean iteration in brackets; docs/stopping.md). **Oracle**: "
         "the best evaluation or the final output, picked using the ground truth; a diagnostic, never the claim.",
-        "- Average row: the gap of each to the oracle in brackets.",
+        "- Average row: the gap of each to the oracle in brackets, fit by fit against that fit's own oracle. Fits "
+        "recorded before EMA and early stopping existed lack those two: a cell then says how many seeds (or "
+        "images) it covers.",
         (f"- Verdict: `match` when |Δ| ≤ {tol} dB, Δ = ours − paper." if profile == PAPER_PROFILE else
          f"- No Δ or verdict: profile `{profile}` is not comparable with the paper."),
         "- Average: mean over images of the per-image means; the paper's average over the same images.",
         "",
     ]
+    n_images = int((table.loc[table["image"] != "Average", "n_seeds"] > 0).sum())
+
     def pm(name: str) -> list[str]:
-        means, stds = table[f"{name}_mean"], table[f"{name}_std"]
-        return [fmt(m) if math.isnan(sd) else f"{m:.2f} ± {sd:.2f}" for m, sd in zip(means, stds)]
+        """mean ± std, and how many seeds (or, in the Average row, images) it covers when some lack it."""
+        cells = []
+        for im, m, sd, n, n_seeds in zip(table["image"], table[f"{name}_mean"], table[f"{name}_std"],
+                                         table.get(f"{name}_n", table["n_seeds"]), table["n_seeds"]):
+            cell = fmt(m) if math.isnan(sd) else f"{m:.2f} ± {sd:.2f}"
+            of, unit = (n_images, "images") if im == "Average" else (n_seeds, "seeds")
+            if not (math.isnan(m) or pd.isna(of) or pd.isna(n)) and 0 < n < of:
+                cell += f" ({int(n)} of {int(of)} {unit})"
+            cells.append(cell)
+        return cells
 
     def with_gap(name: str, cells: list[str]) -> list[str]:
         gaps = table[f"{name}_gap_to_oracle"]
