@@ -89,3 +89,33 @@ def test_network_parameter_count(name, channels):
     r = dip("describe", "--preset", name, "--channels", channels, "--size", "64x64")
     assert r.returncode == 0, r.stderr
     assert f"parameters: {expected:,}" in r.stdout  # ...and so does the network the project builds
+
+
+def test_cpu_presets_extend_their_full_preset_and_change_only_their_own_keys():
+    for name, changed in (("table1_cpu", {"n_down", "n_up", "lr", "iterations", "description"}),
+                          ("fig7_text_cpu", {"n_down", "n_up", "n_skip", "iterations", "description"}),
+                          ("large_holes_cpu", {"iterations", "description"})):
+        full, cpu = resolve(name.removesuffix("_cpu")), resolve(name)
+        assert "extends" not in cpu and cpu.keys() == full.keys()
+        assert {k for k in full if full[k] != cpu[k]} == changed, name
+        assert cpu["iterations"] == 600
+
+
+@pytest.mark.parametrize("presets, line", [
+    ("a:\n  extends: nowhere\n", "dip: error: {f}: preset a: extends unknown preset 'nowhere'\n"),
+    ("a:\n  extends: b\nb:\n  extends: a\n", "dip: error: {f}: preset a: extends forms a cycle (a -> b -> a)\n"),
+])
+def test_bad_extends_is_one_line_naming_the_file(tmp_path, presets, line):
+    f = tmp_path / "p.yaml"
+    f.write_text(presets)
+    r = dip("describe", "--preset", "a", "--presets", f)
+    assert r.returncode == 2 and r.stderr == line.format(f=f), r.stderr
+
+
+def test_a_user_preset_may_extend_another(tmp_path):
+    import yaml
+    from dip.presets import load_presets
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({**load_presets(), "mine": {"extends": "table1_cpu", "iterations": 50}}))
+    p = resolve("mine", path=f)
+    assert p == {**resolve("table1_cpu"), "iterations": 50}

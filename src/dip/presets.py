@@ -40,7 +40,21 @@ def load_presets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
         raise DipError(where, f"not a plain YAML presets file ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DipError(where, "presets file must map preset names to key: value tables")
-    return data
+    return {name: _inherited(data, name, where, ()) for name in data}
+
+
+def _inherited(data: dict[str, dict[str, Any]], name: str, where: str, chain: tuple[str, ...]) -> dict[str, Any]:
+    """Preset ``name`` with ``extends: PARENT`` resolved: the parent's keys (itself resolved), then its own."""
+    own = dict(data[name])
+    parent = own.pop("extends", None)
+    if parent is None:
+        return own
+    if parent not in data:
+        raise DipError(where, f"preset {name}: extends unknown preset {parent!r}")
+    if parent in (*chain, name):
+        loop = (*chain, name, parent)
+        raise DipError(where, f"preset {loop[0]}: extends forms a cycle ({' -> '.join(loop)})")
+    return {**_inherited(data, parent, where, (*chain, name)), **own}
 
 
 def resolve(name: str, overrides: dict[str, Any] | None = None, path: str | Path | None = None) -> dict[str, Any]:
