@@ -356,6 +356,25 @@ def test_eta_is_printed_and_a_long_run_names_faster_choices(tmp_path, known, mon
     assert "--preset auto (reduced settings for this device)" in faster[0] and "a CUDA GPU" in faster[0]
 
 
+def test_the_estimate_counts_only_the_iterations_a_checkpoint_leaves(tmp_path, img, mask):
+    """A fit that will resume from its checkpoint at iteration 8 of 12 has 4 iterations left, not 12."""
+    from dip.eta import eta_lines, probe_fit
+    from dip.fit import Fit, FitRequest
+    from dip.presets import resolve
+
+    tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 12, "eval_every": 2}
+    req = FitRequest(image=img, mask=mask, gt=None, out=tmp_path / "fit", preset="table1",
+                     params=resolve("table1", tiny), threads=1)
+    assert probe_fit(req).resumes_at == 0
+    fit = Fit(req, progress=False)
+    fit.save(8, 1.0)
+    fit.close()
+    probe = probe_fit(req)
+    assert probe.resumes_at == 8 and probe.seconds_per_iteration > 0
+    line = eta_lines(2.0, 12, "cpu", (32, 32), False, False, probe.resumes_at)[0]
+    assert line.startswith("estimated time: 8.0 s (4 iterations at 2.000 s/it on cpu, resuming at iteration 8 of 12")
+
+
 def test_max_side_suggestion_scales_with_the_pixels():
     from dip.eta import faster_side
 
@@ -371,11 +390,11 @@ def test_the_probe_does_not_change_the_result(tmp_path, known, monkeypatch):
     img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
     with_probe, without = tmp_path / "with.png", tmp_path / "without.png"
     probed = []
-    real_probe = dip.eta.probe_seconds_per_iteration
+    real_probe = dip.eta.probe_fit
     with monkeypatch.context() as m:
-        m.setattr(dip.eta, "probe_seconds_per_iteration", lambda req: 1.0)  # no probe at all
+        m.setattr(dip.eta, "probe_fit", lambda req: dip.eta.Probe(1.0, 0))  # no probe at all
         assert main(["inpaint", str(img), str(mask), "-o", str(without), *FAST, "--no-keep-known"]) == 0
-    monkeypatch.setattr(dip.eta, "probe_seconds_per_iteration", lambda req: probed.append(1) or real_probe(req))
+    monkeypatch.setattr(dip.eta, "probe_fit", lambda req: probed.append(1) or real_probe(req))
     assert main(["inpaint", str(img), str(mask), "-o", str(with_probe), *FAST, "--no-keep-known"]) == 0
     assert probed == [1]  # the probe ran...
     assert with_probe.read_bytes() == without.read_bytes()  # ...and changed nothing

@@ -42,18 +42,20 @@ class Checkpoint:
                 self.folder.rmdir()  # an earlier checkpoint is kept; an empty folder is not
             raise DipError(self.path, f"cannot write the checkpoint at iteration {iteration} ({why})") from None
 
-    def load(self) -> dict[str, Any] | None:
-        """The saved state, or None when there is none, it is unreadable, or it was made by another fit."""
+    def load(self, quiet: bool = False) -> dict[str, Any] | None:
+        """The saved state, or None when there is none, it is unreadable, or it was made by another fit (said
+        in a warning unless ``quiet``)."""
         if not self.path.exists():
             return None
+        warn = (lambda *a: None) if quiet else log.warning
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         except Exception as e:  # a damaged checkpoint is not worth dying for: start over, loudly
-            log.warning("ignoring unreadable checkpoint %s (%s); starting from iteration 0", self.path, e)
+            warn("ignoring unreadable checkpoint %s (%s); starting from iteration 0", self.path, e)
             return None
         if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
-            log.warning("ignoring checkpoint %s: it was made with other arguments or inputs; starting from "
-                        "iteration 0 (it will be overwritten)", self.path)
+            warn("ignoring checkpoint %s: it was made with other arguments or inputs; starting from "
+                 "iteration 0 (it will be overwritten)", self.path)
             return None
         return state
 

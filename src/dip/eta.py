@@ -1,6 +1,6 @@
 """How long a fit will take, measured before it starts: a short probe on the real size, then thrown away.
 
-:func:`probe_seconds_per_iteration` builds a second, throw-away :class:`dip.fit.Fit` from the same request (same
+:func:`probe_fit` builds a second, throw-away :class:`dip.fit.Fit` from the same request (same
 network, z, device, precision and threads), runs ``warmup_iterations`` untimed and ``probe_iterations`` timed
 steps, and frees it. The real fit is built afterwards from the seed, exactly as without the probe (its
 network, z and perturbation come from their own seeded generators), so the probe never changes the result.
@@ -15,19 +15,28 @@ import gc
 import math
 import os
 import time
+from typing import NamedTuple
 
 from dip import runtime
 from dip.autopreset import settings
 from dip.request import FitRequest
 
 
-def probe_seconds_per_iteration(req: FitRequest) -> float:
-    """Seconds per iteration of ``req``'s fit, timed on a throw-away copy of it (nothing is written)."""
+class Probe(NamedTuple):
+    seconds_per_iteration: float
+    resumes_at: int  # the iteration a checkpoint of this very fit would resume at; 0 without one
+
+
+def probe_fit(req: FitRequest) -> Probe:
+    """Time ``req``'s fit on a throw-away copy of it (nothing is written), and read where it would resume."""
     from dip.fit import Fit
 
     eta = settings()["eta"]
     fit = Fit(req, quiet=True)
     try:
+        state = fit.checkpoint.load(quiet=True)  # the real fit says what it does with the checkpoint
+        resumes_at = int(state["iteration"]) if state is not None else 0
+        del state
         for _ in range(eta["warmup_iterations"]):
             fit.step.gradients()
             fit.step.update()
@@ -37,7 +46,7 @@ def probe_seconds_per_iteration(req: FitRequest) -> float:
             fit.step.gradients()
             fit.step.update()
         runtime.synchronize(fit.device)
-        return (time.perf_counter() - t0) / eta["probe_iterations"]
+        return Probe((time.perf_counter() - t0) / eta["probe_iterations"], resumes_at)
     finally:
         fit.close()
         del fit
@@ -62,16 +71,20 @@ def faster_side(height: int, width: int, seconds: float, budget: float) -> int |
 
 
 def eta_lines(seconds_per_iteration: float, iterations: int, device: str, size: tuple[int, int],
-              auto_reduced: bool, stop_early: bool) -> list[str]:
+              auto_reduced: bool, stop_early: bool, resumes_at: int = 0) -> list[str]:
     """The estimate line, and (over the threshold) the line naming faster choices.
 
     ``auto_reduced``: the fit already uses auto's reduced settings for this device (so --preset auto is not
-    suggested); ``stop_early``: --stop auto may end the run sooner (the estimate is then an upper bound).
+    suggested); ``stop_early``: --stop auto may end the run sooner (the estimate is then an upper bound);
+    ``resumes_at``: a checkpoint's iteration, so only ``iterations - resumes_at`` are left to run.
     """
-    total = seconds_per_iteration * iterations
+    left = max(iterations - resumes_at, 0)
+    total = seconds_per_iteration * left
     bound = "at most " if stop_early else ""
-    lines = [f"estimated time: {bound}{minutes(total)} ({iterations} iteration{'s' if iterations != 1 else ''} at {seconds_per_iteration:.3f} s/it "
-             f"on {device}, measured by a {settings()['eta']['probe_iterations']}-iteration probe)"]
+    resumed = f", resuming at iteration {resumes_at} of {iterations}" if resumes_at else ""
+    lines = [f"estimated time: {bound}{minutes(total)} ({left} iteration{'s' if left != 1 else ''} at "
+             f"{seconds_per_iteration:.3f} s/it on {device}{resumed}, measured by a "
+             f"{settings()['eta']['probe_iterations']}-iteration probe)"]
     limit = warn_seconds()
     if total > limit:
         options = []

@@ -186,14 +186,15 @@ def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Cho
 
 def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> None:
     """Probe the fit's speed and log the estimated run time (and faster choices when it is long)."""
-    from dip.eta import eta_lines, probe_seconds_per_iteration
+    from dip.eta import eta_lines, probe_fit
 
     h, w = prepared.work_known.shape
     if req.crop:
         h, w = min(h, req.crop), min(w, req.crop)
-    rate = probe_seconds_per_iteration(req)
+    probe = probe_fit(req)
     device = runtime.pick_device(req.device).type
-    for line in eta_lines(rate, req.params["iterations"], device, (h, w), auto_reduced, req.stop_early):
+    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
+                          req.stop_early, probe.resumes_at):
         log.info("%s", line)
 
 
