@@ -1,0 +1,40 @@
+"""The tables committed in the README and docs are what the documented commands make from the committed records.
+
+- docs/paper-gpu-run/table1.md and the README's paper table: `dip report --profile paper --fits
+  docs/paper-gpu-run/*/seed*` on the GPU records (each fit's metrics.json and curve.csv).
+- The README's quick table: the one in docs/reference-quick-run/table1.md, the report of that study.
+"""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, dip
+
+
+def table_after(text: str, heading: str) -> str:
+    """The first Markdown table (its '| Image' line through its '| Average' line) after ``heading``."""
+    rest = text[text.index(heading):]
+    start = rest.index("| Image")
+    end = rest.index("\n", rest.index("| Average", start))
+    return rest[start:end]
+
+
+def test_paper_table_is_the_report_of_the_gpu_records(tmp_path):
+    fits = sorted((ROOT / "docs" / "paper-gpu-run").glob("*/seed*"))
+    assert len(fits) >= 10 and all((f / "metrics.json").is_file() and (f / "curve.csv").is_file() for f in fits)
+    r = dip("report", "--config", ROOT / "config" / "config.yaml", "--profile", "paper", "--fits", *fits,
+            "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    made = (tmp_path / "table1.md").read_text()
+    assert made == (ROOT / "docs" / "paper-gpu-run" / "table1.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert table_after(readme, "### Real output: profile `paper`") == table_after(made, "# Table 1")
+
+
+def test_quick_table_is_the_studys_report():
+    readme = (ROOT / "README.md").read_text()
+    study = (ROOT / "docs" / "reference-quick-run" / "table1.md").read_text()
+    shown = table_after(readme, "### Real output: profile `quick`")
+    assert shown == table_after(study, "# Table 1")
+    assert re.search(r"\| barbara +\| +32\.22 \|", shown)  # the paper's column is there
