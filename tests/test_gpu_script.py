@@ -32,7 +32,7 @@ def cut_down(cfg: dict) -> None:
     ci = cfg["profiles"]["ci"]
     ci["seeds"] = [0]
     ci["checkpoint_every"] = 10
-    ci["overrides"]["table1"]["iterations"] = 400  # long enough to be stopped after its first checkpoint
+    ci["overrides"]["table1"]["iterations"] = 240  # long enough to be stopped after its first checkpoint
     ci["resources"]["gpus"] = 1
 
 
@@ -88,5 +88,5 @@ def test_stop_brings_back_the_checkpoint_and_a_fresh_machine_resumes_it(tmp_path
         assert f"results/ci/fits/table1/{image}/seed0/metrics.json" in names, names
         assert f"results/ci/fits/table1/{image}/seed0/curve.csv" in names
     metrics = json.loads((fits / stopped / "seed0" / "metrics.json").read_text())
-    assert metrics["iterations"] == 400 and metrics["resumed_from"] > 0
+    assert metrics["iterations"] == 240 and metrics["resumed_from"] > 0
     assert not list(second.glob("ckpt__*"))  # nothing unfinished this time
