@@ -51,20 +51,21 @@ fi
 'cudnn', torch.backends.cudnn.version(), 'snakemake', snakemake.__version__)"; } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 
-# The deadline: SIGINT to the fits (they checkpoint and exit), not to Snakemake, which then stops (--retries 0).
+# The deadline: SIGINT to this run's fits (this session's: not other dip fits on the machine); they checkpoint and
+# exit, and Snakemake, not signalled, then stops (--retries 0).
 python3 -m snakemake --cores all --resources gpu="$GPU_SLOTS" --retries 0 --config profile="$PROFILE" \
   ${SNAKEMAKE_ARGS:-} -- "${targets[@]}" > "$OUT/snakemake.log" 2>&1 &
 snakemake=$!
 interrupted=0
 while kill -0 "$snakemake" 2>/dev/null; do
   if [ "$interrupted" = 0 ] && { [ $(( $(date +%s) - start )) -ge "$LIMIT" ] || [ -e "$OUT/stop" ]; }; then
-    echo "[gpu] deadline: interrupting the running fits"; pkill -INT -f "dip.cli fit"; interrupted=1
+    echo "[gpu] deadline: interrupting the running fits"; pkill -INT -s 0 -f "dip.cli fit"; interrupted=1
   fi
   sleep 2
 done
 wait "$snakemake"
 echo "[gpu] snakemake exit $? after $(( $(date +%s) - start )) s"
-while pgrep -f "dip.cli fit" >/dev/null; do sleep 1; done  # a fit still writing its checkpoint
+while pgrep -s 0 -f "dip.cli fit" >/dev/null; do sleep 1; done  # a fit of this run still checkpointing
 
 # Records of the finished fits; pieces of the unfinished fits' checkpoints.
 records=()
