@@ -132,13 +132,11 @@ class AuthorsFit(Fit):
     def build_network(self, cfg: SkipConfig) -> nn.Module:
         """Their ``skip`` with the preset's scales, kernels, upsampling and 1x1 up convolutions (reflection
         padding, LeakyReLU, BatchNorm, strided downsampling, sigmoid: the notebooks' choices), on our z."""
-        params = self.params
         return self.models.skip(
-            cfg.in_channels, cfg.out_channels, num_channels_down=list(params["n_down"]),
-            num_channels_up=list(params["n_up"]), num_channels_skip=list(params["n_skip"]),
-            filter_size_down=params["k_down"], filter_size_up=params["k_up"], filter_skip_size=params["k_skip"],
-            upsample_mode=params["upsample"], downsample_mode="stride", need_sigmoid=True, need_bias=True,
-            need1x1_up=params["up_1x1"], pad="reflection", act_fun="LeakyReLU")
+            cfg.in_channels, cfg.out_channels, num_channels_down=list(cfg.n_down), num_channels_up=list(cfg.n_up),
+            num_channels_skip=list(cfg.n_skip), filter_size_down=cfg.k_down, filter_size_up=cfg.k_up,
+            filter_skip_size=cfg.k_skip, upsample_mode=cfg.upsample, downsample_mode="stride", need_sigmoid=True,
+            need_bias=True, need1x1_up=cfg.up_1x1, pad="reflection", act_fun="LeakyReLU")
 
     def evaluate(self, it: int, loss: float | None, est: np.ndarray | None = None) -> bool:
         """At a training iteration (``loss`` given), first their backtracking on the perturbed output of its
