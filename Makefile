@@ -19,7 +19,7 @@ ifeq ($(origin DIP_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: setup reproduce test unit pipeline-ci report-ci regression baseline slurm-test lint clean-results
+.PHONY: setup reproduce test lint-imports unit pipeline-ci report-ci regression baseline slurm-test lint clean-results
 
 setup: $(VENV)/.installed
 
@@ -34,7 +34,11 @@ reproduce: setup
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile $(SNAKEMAKE_PROFILE) --config profile=$(PROFILE)
 	@echo "results in results/$(PROFILE)/ (table1.md, figure7.png, metrics.csv)"
 
-test: unit pipeline-ci regression report-ci
+test: lint-imports unit pipeline-ci regression report-ci
+
+# The layer contract of src/dip (pyproject.toml [tool.importlinter]; docs/architecture.md): no wing imports one above it.
+lint-imports: setup
+	$(BIN)/lint-imports
 
 unit: setup
 	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider
@@ -51,13 +55,13 @@ report-ci: setup
 	@echo "results/ci/report.html: table and figures present"
 
 regression: setup
-	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml
+	$(PY) -m dip compare --metrics results/ci/metrics.csv --config config/config.yaml
 
 # Regenerate the regression baseline from a fresh ci run (commit the result with the command in the message).
 baseline: setup
 	rm -rf results/ci
 	$(MAKE) pipeline-ci
-	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
+	$(PY) -m dip compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
 
 slurm-test: setup
 	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider -rs --durations=0 -m slurm tests/cluster

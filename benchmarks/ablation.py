@@ -1,15 +1,15 @@
-"""What each CPU speed-up in dip.model gives: the same fit iteration with single changes switched off.
+"""What each CPU speed-up in dip.core.network gives: the same fit iteration with single changes switched off.
 
     .venv/bin/python -m benchmarks.ablation --size 512 --threads 1 --repeats 3
     DIP_MALLOC_TUNE=0 .venv/bin/python -m benchmarks.ablation --size 512 --threads 1   # glibc's default allocator
 
 A configuration is MODE[+FLAGS]: MODE is one of bench_fit's modes (:data:`benchmarks.modes.MODES`; fp32,
-fp32-cl, bf16-cl, ...), and FLAGS turn on, from dip.model, P (reflection padding outside CPU autocast), K (no pad
+fp32-cl, bf16-cl, ...), and FLAGS turn on, from dip.core.network, P (reflection padding outside CPU autocast), K (no pad
 copy for 1x1 convolutions), H (dense channels-last gradient into the upsample); a missing letter is switched
 off: P and K in that configuration's network (its ReflectConv2d layers become plain nn.Conv2d; its 1x1
 convolutions pad again), H by monkeypatching for that configuration's iterations. All configurations live in
-this one process (real :class:`dip.fit.Fit` objects via :class:`benchmarks.worker.Worker`) and take turns, one
-iteration each, reversing the order every round. The allocator fix (dip.runtime.keep_freed_memory) is
+this one process (real :class:`dip.engine.fit.Fit` objects via :class:`benchmarks.worker.Worker`) and take turns, one
+iteration each, reversing the order every round. The allocator fix (dip.core.compute.keep_freed_memory) is
 process-wide: compare two runs.
 """
 
@@ -25,9 +25,9 @@ from torch import nn
 
 from benchmarks.modes import MODES
 from benchmarks.worker import Worker
-from dip import model
+from dip.core import network as model
 
-# H is the only switch that is not a property of the network; dip.model has no public name for its test yet.
+# H is the only switch that is not a property of the network; dip.core.network has no public name for its test yet.
 SLICED_CHANNELS_LAST = model.sliced_channels_last
 
 
@@ -79,10 +79,10 @@ def main(argv: list[str] | None = None) -> None:
         for w, _ in workers.values():
             w.fit.close()
     ref = min(times[args.configs[0]])
-    from dip import runtime
+    from dip.core import compute
 
     print(f"\n{args.size}x{args.size}, {args.threads} thread(s), allocator fix "
-          f"{'on' if runtime.keep_freed_memory() else 'off'}; best of {args.repeats} interleaved\n")
+          f"{'on' if compute.keep_freed_memory() else 'off'}; best of {args.repeats} interleaved\n")
     print("| configuration | s/iter (best) | s/iter (median) | speed-up vs first (best) |\n|---|---|---|---|")
     for cfg, ts in times.items():
         print(f"| {cfg} | {min(ts):.3f} | {statistics.median(ts):.3f} | {ref / min(ts):.2f}x |")

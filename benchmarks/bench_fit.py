@@ -4,7 +4,7 @@
     python -m benchmarks.bench_fit --device cuda                                 # GPU (TFLOP/s, cudnn.benchmark)
     .venv/bin/python -m benchmarks.bench_fit --quick                             # smoke run (seconds)
 
-One iteration is exactly the fit's: :meth:`dip.fit.Fit.iterate` on a real :class:`dip.fit.Fit` (z + noise,
+One iteration is exactly the fit's: :meth:`dip.engine.fit.Fit.iterate` on a real :class:`dip.engine.fit.Fit` (z + noise,
 forward under the mode's autocast, masked MSE, backward, Adam step) on a synthetic grayscale image with a 50%
 mask; evaluation never falls inside a timed iteration (:mod:`benchmarks.worker`). The modes are
 :data:`benchmarks.modes.MODES`.
@@ -41,8 +41,8 @@ def count_flops(preset: str, overrides: dict[str, Any], size: int, channels: int
     """FLOPs of one forward + backward (z needs no gradient, as in the fit), counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dip.model import SkipConfig, SkipNet
-    from dip.presets import resolve
+    from dip.core.network import SkipConfig, SkipNet
+    from dip.data.presets import resolve
 
     cfg = SkipConfig.from_preset(resolve(preset, overrides), channels)
     h, w = cfg.padded(size, size)
@@ -186,15 +186,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
-    from dip import runtime
+    from dip.core import compute
 
     args.overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
 
-    device = runtime.pick_device(args.device)
+    device = compute.pick_device(args.device)
     if device.type not in DEFAULT_MODES:
         sys.exit(f"bench_fit: device {device.type} is not supported (cpu or cuda)")
     gpu = device.type == "cuda"
-    args.threads = args.threads or runtime.default_threads()
+    args.threads = args.threads or compute.default_threads()
     if args.quick:
         args.sizes = args.sizes or [64]
         args.modes = args.modes or ["fp32", "bf16-cl"]
@@ -208,10 +208,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         args.modes.insert(0, REFERENCE)
     args.repeats = args.repeats or (30 if gpu else 3)
     args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
-    runtime.configure(device, args.threads, "fp32", deterministic=False)  # threads + cudnn.benchmark
+    compute.configure(device, args.threads, "fp32", deterministic=False)  # threads + cudnn.benchmark
     dtypes = sorted({mode_of(m)[0].dtype for m in args.modes}, key=["fp32", "tf32", "bf16"].index)
     gemm = GemmPeak(device, dtypes, args.gemm_n or (8192 if gpu else (1024 if args.quick else 2048)))
-    meta = {"device_name": runtime.device_name(device) if gpu else cpu_name(),
+    meta = {"device_name": compute.device_name(device) if gpu else cpu_name(),
             "torch": torch.__version__, "threads": args.threads, "repeats": args.repeats, "preset": args.preset,
             "overrides": args.overrides,
             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}

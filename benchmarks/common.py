@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from dip.data.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 def project_config() -> dict[str, Any]:
-    """config/config.yaml: the profiles' crops, overrides, precision and threads."""
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    """config/config.yaml (through the project's one reader): the profiles' crops, overrides, precision, threads."""
+    return load_config(ROOT / "config" / "config.yaml")
 
 
 def table1_image(name: str, data: Path | None, tool: str) -> Path:

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.eval_cost                         # ci and paper settings on this machine
     python -m benchmarks.eval_cost --profiles paper --device cuda    # on a GPU
 
-A real :class:`dip.fit.Fit` (profile crop, overrides, precision, threads; paper = full 512x512 barbara) is
+A real :class:`dip.engine.fit.Fit` (profile crop, overrides, precision, threads; paper = full 512x512 barbara) is
 built, then training iterations and evaluations are timed, interleaved. The share is
 t_eval / (eval_every * t_iter + t_eval), i.e. what ``eval_fraction`` in metrics.json estimates, where t_eval
 is the synchronous part of :meth:`Fit.evaluate` (estimate, masked PSNR, good-state snapshot).
@@ -36,11 +36,11 @@ def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
 def measure(profile: str, prof: dict[str, Any], image: Path, device: str, threads: int | None, repeats: int,
             tmp: Path) -> dict[str, Any]:
     """Time iterations and evaluations of one profile's fit, interleaved; medians and the shares."""
-    from dip import runtime
-    from dip.fit import Fit, FitRequest
-    from dip.guard import snapshot
-    from dip.metrics import psnr, psnr_known, ssim
-    from dip.presets import resolve
+    from dip.core import compute
+    from dip.core.guard import snapshot
+    from dip.core.quality import psnr, psnr_known, ssim
+    from dip.data.presets import resolve
+    from dip.engine.fit import Fit, FitRequest
 
     mask = make_mask(image, 0, 0.5, tmp / f"mask-{profile}.png", "eval_cost")
     overrides = prof["overrides"].get("table1", {})
@@ -51,7 +51,7 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
                      params=params, device=device, threads=threads or prof["threads"], precision=prof["precision"],
                      crop=prof["crop"])
     fit = Fit(req, progress=False, quiet=True)
-    sync = lambda: runtime.synchronize(fit.device)  # noqa: E731
+    sync = lambda: compute.synchronize(fit.device)  # noqa: E731
     fit.iterate(1)  # warm-up
     loss = float(fit.objective(fit.step.estimate()))
     fit.evaluate(0, loss)
@@ -70,7 +70,7 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
     fit.close()
     med = {name: statistics.median(v) for name, v in parts.items()}
     h, w = fit.size
-    return {"profile": profile, "size": f"{h}x{w}", "eval_every": k, "threads": fit.threads, **med,
+    return {"profile": profile, "size": f"{h}x{w}", "eval_every": k, "threads": fit.placement.threads, **med,
             "share": med["evaluate"] / (k * med["iteration"] + med["evaluate"]),
             "share_async": med["psnr_ssim_gt"] / (k * med["iteration"] + med["evaluate"])}
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.observer_cost                          # 512x512 table1 network, CPU
     python -m benchmarks.observer_cost --device cuda --mode fp32-graph    # on a GPU, the CUDA graph path
 
-A real :class:`dip.fit.Fit` of the paper's Table 1 network at 512x512 (barbara, 50% mask) runs ``--iterations``
+A real :class:`dip.engine.fit.Fit` of the paper's Table 1 network at 512x512 (barbara, 50% mask) runs ``--iterations``
 timed iterations through :meth:`Fit.iterate` (evaluation kept out), with every observer's ``observe`` call timed
 inside the same iterations (device synchronised around it), so the ratio observer time / iteration time comes
 from one run and is not disturbed by other load on the machine. Memory: the bytes the observers hold (their
@@ -33,12 +33,12 @@ class Timed:
         self.inner, self.device, self.seconds = inner, device, seconds
 
     def observe(self, iteration: int, output: torch.Tensor) -> None:
-        from dip import runtime
+        from dip.core import compute
 
-        runtime.synchronize(self.device)
+        compute.synchronize(self.device)
         t = time.perf_counter()
         self.inner.observe(iteration, output)
-        runtime.synchronize(self.device)
+        compute.synchronize(self.device)
         self.seconds.append(time.perf_counter() - t)
 
 
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=4, help="timed iterations (after 1 warm-up)")
     args = ap.parse_args(argv)
-    from dip import runtime
-    from dip.fit import Fit, FitRequest
-    from dip.presets import resolve
+    from dip.core import compute
+    from dip.data.presets import resolve
+    from dip.engine.fit import Fit, FitRequest
 
     image = table1_image(args.image, args.data, "observer_cost")
     mode = MODES[args.mode]
@@ -74,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         iters, observed = [], []
         for it in range(2, 2 + args.iterations):
             spent.clear()
-            runtime.synchronize(fit.device)
+            compute.synchronize(fit.device)
             t = time.perf_counter()
             fit.iterate(it)
-            runtime.synchronize(fit.device)
+            compute.synchronize(fit.device)
             iters.append(time.perf_counter() - t)
             observed.append(sum(spent))
         held = held_bytes(fit.average.state_dict()) + held_bytes(fit.stopping.state_dict())
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             peak, what = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak RSS"
         fit.close()
     t_iter, t_obs = statistics.median(iters), statistics.median(observed)
-    print(f"{args.image} {fit.size[0]}x{fit.size[1]}, table1 network, {args.mode} on {runtime.device_name(fit.device)}, "
+    print(f"{args.image} {fit.size[0]}x{fit.size[1]}, table1 network, {args.mode} on {compute.device_name(fit.device)}, "
           f"{fit.threads} threads, {args.iterations} iterations (medians)")
     print(f"iteration {t_iter * 1e3:.1f} ms, of which observers {t_obs * 1e3:.2f} ms = {100 * t_obs / t_iter:.2f}% "
           "(target < 5%)")

@@ -3,15 +3,15 @@
     .venv/bin/python -m benchmarks.parity --threads 1           # ci profile, 4 images x 6 seeds, bf16-cl vs fp32
     .venv/bin/python -m benchmarks.parity --profile quick --modes bf16-cl fp32-cl --jobs 2
 
-Each fit is the pipeline's own: :func:`dip.fit.run_fit` with the profile's crop, overrides and threads from
+Each fit is the pipeline's own: :func:`dip.engine.engines.run_fit` with the profile's crop, overrides and threads from
 config/config.yaml, on images from the data mirror (``$DIP_DATA_MIRROR`` or ../shared/data) with a
 Bernoulli mask from ``dip mask`` (seed = the fit's seed, drop from the table1 task).
 
 A fit is chaotic: any change of rounding moves its final PSNR by about the seed-to-seed spread, so runs are
 never paired. Per image, each mode's seeds are compared with fp32's seeds as two samples
-(:func:`dip.stats.compare`: delta = mean(mode) - mean(fp32), Welch 95% interval). The rule: **a mode may be
+(:func:`dip.report.stats.compare`: delta = mean(mode) - mean(fp32), Welch 95% interval). The rule: **a mode may be
 a profile's default when the 90% interval of its mean difference to fp32 over >= 4 images x >= 6 seeds
-(images as the unit, TOST at alpha 0.05: :func:`dip.stats.equivalence`) lies inside +-0.2 dB.**
+(images as the unit, TOST at alpha 0.05: :func:`dip.report.stats.equivalence`) lies inside +-0.2 dB.**
 
 Fits land in ``--out`` (default results/<profile>/parity-<device>/fits/<mode>/<image>/seed<S>/); a fit whose
 metrics.json is there, made with the same settings, is not run again, so a study can be stopped, resumed and
@@ -34,8 +34,9 @@ import pandas as pd
 
 from benchmarks.common import ROOT, make_mask, project_config, table1_image
 from benchmarks.modes import FIT_MODES, MODES
-from dip import stats
-from dip.atomic import write_text
+from dip.data.atomic import write_text
+from dip.data.presets import parse_key_value
+from dip.report import stats
 
 REFERENCE = "fp32"
 TASK = "table1"
@@ -49,8 +50,9 @@ def fail(message: str) -> None:
 
 def one_fit(job: dict[str, Any]) -> dict[str, Any]:
     """Run one fit (in a worker process); its metrics.json lands in job["out"]."""
-    from dip.fit import FitRequest, run_fit
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.engine.engines import run_fit
+    from dip.engine.request import FitRequest
 
     mode = MODES[job["mode"]]
     precision, memory_format, cuda_graph = mode.precision, mode.memory_format, mode.cuda_graph
@@ -124,7 +126,7 @@ def print_tables(table: pd.DataFrame, verdicts: pd.DataFrame, args: argparse.Nam
               f"| {interval(v.ci90_low, v.ci90_high)} | {'yes' if v.eligible else 'no'} ({v.verdict}) |")
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="ci", help="profile of config/config.yaml (crop, overrides, threads)")
     ap.add_argument("--images", nargs="+", default=["barbara", "boat", "house", "peppers"])
@@ -136,31 +138,34 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--jobs", type=int, default=2, help="fits run side by side")
     ap.add_argument("--threads", type=int, help="threads per fit (default: the profile's, else 1)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                    help="override a preset value on top of the profile's, e.g. --set iterations=2000")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a preset value on top of the profile's, value in YAML as for `dip fit --set` "
+                         "(e.g. --set iterations=2000)")
     ap.add_argument("--margin", type=float, default=0.2, help="equivalence margin in dB (default 0.2)")
     ap.add_argument("--alpha", type=float, default=0.05, help="TOST level: the (1 - 2 alpha) interval is used")
     ap.add_argument("--min-images", type=int, default=4)
     ap.add_argument("--min-seeds", type=int, default=6)
     ap.add_argument("--json", type=Path, help="also write every fit's numbers and the verdicts here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    config = project_config()
+
+def plan(args: argparse.Namespace, config: dict[str, Any]) -> tuple[list[dict[str, Any]], Path, str]:
+    """Every fit of the study (reference mode and each compared mode, per image and seed), the output folder, and
+    a line describing the settings."""
     if args.profile not in config["profiles"]:
         fail(f"config/config.yaml has no profile {args.profile!r} ({', '.join(config['profiles'])})")
     cuda_only = [m for m in args.modes if MODES[m].cuda_only]
     if args.device == "cpu" and cuda_only:
         fail(f"--modes {' '.join(cuda_only)} exist only on CUDA (give --device cuda)")
     try:
-        sets = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+        sets = dict(parse_key_value(kv) for kv in args.set)
     except ValueError as e:
-        fail(f"--set {args.set}: expected KEY=JSON ({e})")
+        fail(f"--set: {e}")
     prof = config["profiles"][args.profile]
     overrides = {**prof["overrides"].get(TASK, {}), **sets}
     threads = args.threads or prof["threads"] or 1
     out = args.out or ROOT / "results" / args.profile / f"parity-{args.device}"
     drop = config["tasks"][TASK]["drop"]
-
     jobs = []
     for name in args.images:
         image = table1_image(name, args.data, "parity")
@@ -173,21 +178,31 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                              "out": str(out / "fits" / mode / name / f"seed{seed}"), "crop": prof["crop"],
                              "threads": threads, "device": args.device, "settings": settings,
                              "tag": json.dumps(settings, sort_keys=True)})
-    todo = [j for j in jobs if not done(j)]
-    print(f"parity: {len(todo)} of {len(jobs)} fits to run into {out} ({args.profile} profile: crop {prof['crop']}, "
-          f"{overrides}, threads {threads}, device {args.device})", file=sys.stderr, flush=True)
-    if todo:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(one_fit, j) for j in todo]
-            for i, f in enumerate(as_completed(futures), 1):
-                try:
-                    r = f.result()
-                except Exception as e:  # DipError and the like: one line, nothing else started
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    fail(f"a fit failed: {e}")
-                print(f"parity: {i}/{len(todo)} {r['mode']} {r['name']} seed {r['seed']}: {r['psnr']:.2f} dB",
-                      file=sys.stderr, flush=True)
+    return jobs, out, (f"{args.profile} profile: crop {prof['crop']}, {overrides}, threads {threads}, "
+                       f"device {args.device}")
 
+
+def run_jobs(todo: list[dict[str, Any]], jobs: int) -> None:
+    """Run the fits not done yet, ``jobs`` side by side; the first failure stops the study in one line."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one_fit, j) for j in todo]
+        for i, f in enumerate(as_completed(futures), 1):
+            try:
+                r = f.result()
+            except Exception as e:  # DipError and the like: one line, nothing else started
+                pool.shutdown(wait=True, cancel_futures=True)
+                fail(f"a fit failed: {e}")
+            print(f"parity: {i}/{len(todo)} {r['mode']} {r['name']} seed {r['seed']}: {r['psnr']:.2f} dB",
+                  file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    args = parse_args(argv)
+    jobs, out, settings = plan(args, project_config())
+    todo = [j for j in jobs if not done(j)]
+    print(f"parity: {len(todo)} of {len(jobs)} fits to run into {out} ({settings})", file=sys.stderr, flush=True)
+    if todo:
+        run_jobs(todo, args.jobs)
     results = read_results(jobs)
     table, verdicts = study(results, args.modes, args)
     print_tables(table, verdicts, args)

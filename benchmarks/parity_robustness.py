@@ -1,7 +1,7 @@
 """Is "ours vs the authors' code" a property of the method or of the one iterate that is scored?
 
 Reads a results folder made with ``reference: true`` (our fits in ``fits/``, the authors' code in ``reference/``)
-and compares the two engines over seeds (:mod:`dip.stats`: Welch per image, images as the unit overall) on
+and compares the two engines over seeds (:mod:`dip.report.stats`: Welch per image, images as the unit overall) on
 several readings of the same fits, not only the final iterate that ``parity.csv`` scores:
 
 - ``final``: output.png after the last step (parity.csv's f(z) row);
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dip import stats
+from dip.report import stats
 
 
 def readings(fit: Path) -> dict[str, float]:

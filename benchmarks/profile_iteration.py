@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.profile_iteration --size 512 --mode bf16-cl
     python -m benchmarks.profile_iteration --device cuda --size 512 --mode fp32
 
-The step is :meth:`dip.fit.Fit.iterate` on a real :class:`dip.fit.Fit` (:class:`benchmarks.worker.Worker`: a
+The step is :meth:`dip.engine.fit.Fit.iterate` on a real :class:`dip.engine.fit.Fit` (:class:`benchmarks.worker.Worker`: a
 synthetic 50%-masked grayscale image, no evaluation inside the profiled iterations) in one of bench_fit's modes
 (:data:`benchmarks.modes.MODES`), run eagerly (no CUDA graph) so that the profile shows every kernel with its
 launch.
@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     mode, env = mode_of(a.mode)
     os.environ.update(env)  # before the fit configures the runtime (fp32-stock: DIP_MALLOC_TUNE=0)
-    from dip import runtime
+    from dip.core import compute
 
-    device = runtime.pick_device(a.device)
+    device = compute.pick_device(a.device)
     with tempfile.TemporaryDirectory(prefix="profile_iteration-") as tmp:
-        w = Worker(mode, device.type, a.threads or runtime.default_threads(), a.preset, {}, Path(tmp))
+        w = Worker(mode, device.type, a.threads or compute.default_threads(), a.preset, {}, Path(tmp))
         w.setup(a.size, warmup=a.warmup)
         t = sum(w.step()["s"] for _ in range(a.iters)) / a.iters
         print(f"{a.preset} {a.size}x{a.size} {device.type} {mode.name} ({mode.precision} {mode.memory_format}): "

@@ -29,7 +29,7 @@ from benchmarks.common import make_mask, project_config, table1_image
 def fit_cmd(image: Path, mask: Path, out: Path, prof: dict[str, Any], seed: int, threads: int,
             iterations: int | None) -> list[str]:
     """The pipeline's ``dip fit`` command line for one table1 fit under profile ``prof``."""
-    cmd = [sys.executable, "-m", "dip.cli", "fit", "--image", str(image), "--mask", str(mask), "--preset", "table1",
+    cmd = [sys.executable, "-m", "dip", "fit", "--image", str(image), "--mask", str(mask), "--preset", "table1",
            "--device", "cpu", "--precision", prof["precision"], "--threads", str(threads), "--seed", str(seed),
            "--out", str(out), "--no-progress"]
     overrides = dict(prof["overrides"].get("table1", {}))

@@ -1,7 +1,7 @@
 """One real fit in one mode, iterated on request: in this process (:class:`Worker`) or in a child (:class:`Child`).
 
-A :class:`Worker` builds a :class:`dip.fit.Fit` on a synthetic grayscale image with a 50% mask and runs
-:meth:`dip.fit.Fit.iterate` one iteration at a time (z + noise, forward under the mode's autocast, masked MSE,
+A :class:`Worker` builds a :class:`dip.engine.fit.Fit` on a synthetic grayscale image with a 50% mask and runs
+:meth:`dip.engine.fit.Fit.iterate` one iteration at a time (z + noise, forward under the mode's autocast, masked MSE,
 backward, Adam step); evaluation never falls inside an iteration it runs. bench_fit runs one worker per mode in
 its own process (``python -m benchmarks.worker SPEC``) so that each has its own peak resident memory; the
 protocol is one command per line on stdin and one ``@@``-prefixed JSON reply per line on stdout.
@@ -37,8 +37,8 @@ class Worker:
 
     def setup(self, size: int, warmup: int) -> dict[str, Any]:
         """Build the fit at ``size`` x ``size`` (compiled for -compile modes), then ``warmup`` iterations."""
-        from dip.fit import Fit, FitRequest
-        from dip.presets import resolve
+        from dip.data.presets import resolve
+        from dip.engine.fit import Fit, FitRequest
 
         if self.fit is not None:  # free the previous size's fit first
             self.fit.close()
@@ -63,12 +63,12 @@ class Worker:
 
     def step(self) -> dict[str, Any]:
         """One iteration, timed with the device synchronized before and after."""
-        from dip import runtime
+        from dip.core import compute
 
-        runtime.synchronize(self.fit.device)
+        compute.synchronize(self.fit.device)
         t0 = time.perf_counter()
         self.fit.iterate(self.it)
-        runtime.synchronize(self.fit.device)
+        compute.synchronize(self.fit.device)
         self.it += 1
         return {"s": time.perf_counter() - t0}
 

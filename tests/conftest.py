@@ -57,7 +57,7 @@ class Watched:
     """
 
     def __init__(self, *args: str):
-        cmd = [sys.executable, "-m", "dip.cli", *map(str, args)]
+        cmd = [sys.executable, "-m", "dip", *map(str, args)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
@@ -104,7 +104,7 @@ class Watched:
 
 def dip(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
     """Run the real `dip` command in a subprocess (as a user would)."""
-    cmd = [sys.executable, "-m", "dip.cli", *map(str, args)]
+    cmd = [sys.executable, "-m", "dip", *map(str, args)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, check=check, env=env, **kw)
 

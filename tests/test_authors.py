@@ -22,11 +22,12 @@ import torch
 import yaml
 
 from conftest import MIRROR, ROOT, TINY, Watched, dip
-from dip import fetch, stats
-from dip.authors import DATASET, NotebookBacktrack
+from dip.data import fetch
+from dip.data.manifest import load_manifest
+from dip.engine.authors import DATASET, NotebookBacktrack
 from dip.errors import DipError
-from dip.manifest import load_manifest
-from dip.reference import parity, parity_markdown, parity_summary
+from dip.report import stats
+from dip.report.parity import parity, parity_markdown, parity_summary
 
 MANIFEST = ROOT / "config" / "datasets.yaml"
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -132,9 +133,9 @@ def test_the_inpainting_notebook_shows_f_of_z(tmp_path, code, img, mask):
 
 
 def test_the_network_is_the_authors_skip_with_the_presets_sizes(code):
-    from dip.authors import load_models
-    from dip.model import SkipConfig, SkipNet, count_parameters, input_channels
-    from dip.presets import resolve
+    from dip.core.network import SkipConfig, SkipNet, count_parameters, input_channels
+    from dip.data.presets import resolve
+    from dip.engine.authors import load_models
 
     models = load_models(code, MANIFEST)
     assert models.skip.__module__ == "dip_authors_models.skip"  # their function, from the fetched copy

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dip.classical import fill
+from dip.core.classical import fill
 
 
 def test_biharmonic_fills_only_missing_pixels_and_recovers_a_smooth_image():

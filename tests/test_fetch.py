@@ -23,9 +23,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from dip import fetch
+from dip.data import fetch
+from dip.data.manifest import expected_files, load_manifest
 from dip.errors import DipError
-from dip.manifest import expected_files, load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "config" / "datasets.yaml"
@@ -206,7 +206,7 @@ def test_f_offline_without_mirror_gives_one_message(tmp_path, synthetic):
     manifest = write_manifest(tmp_path / "m.yaml", {"toy": {"files": files}})
     dest = tmp_path / "raw"
     env = {k: v for k, v in os.environ.items() if k != fetch.MIRROR_ENV}
-    proc = subprocess.run([sys.executable, "-m", "dip.fetch", "--manifest", str(manifest), "--dest", str(dest)],
+    proc = subprocess.run([sys.executable, "-m", "dip", "fetch", "--manifest", str(manifest), "--dest", str(dest)],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

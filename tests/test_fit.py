@@ -108,9 +108,9 @@ def test_crop_is_central_and_recorded(tmp_path):
 
 
 def _tiny_fit(img: Path, mask: Path, out: Path, **params):
-    """A real :class:`dip.fit.Fit` of the tiny network (no subprocess), for tests that inject failures."""
-    from dip.fit import Fit, FitRequest
-    from dip.presets import resolve
+    """A real :class:`dip.engine.fit.Fit` of the tiny network (no subprocess), for tests that inject failures."""
+    from dip.data.presets import resolve
+    from dip.engine.fit import Fit, FitRequest
 
     tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 12, "eval_every": 2,
             "lr": 0.01, **params}
@@ -132,7 +132,7 @@ def _equal_states(a: dict, b: dict) -> bool:
 def test_backtracking_restores_the_last_good_state_exactly(tmp_path, img, mask):
     # A non-finite loss injected at iteration 6 (an evaluation): the guard must put back the snapshot taken at
     # iteration 4 (parameters and Adam state, bit for bit), skip that Adam step, count one backtrack, and go on.
-    from dip.guard import snapshot
+    from dip.core.guard import snapshot
 
     f = _tiny_fit(img, mask, tmp_path / "out")
     real = f.step.gradients
@@ -172,7 +172,7 @@ def test_guard_checks_the_final_iterate_and_writes_the_last_good_state(tmp_path,
     # injected into the parameters by the very last Adam step must be refused and the last good state written.
     import torch
 
-    from dip.io import to_uint8
+    from dip.data.images import to_uint8
 
     f = _tiny_fit(img, mask, tmp_path / "out")
     real = f.step.update
@@ -257,7 +257,7 @@ def test_guard_snapshot_is_a_copy_that_restores_exactly(tmp_path, img, mask):
     # The guard's snapshot (guard.snapshot, tensor-wise clones) must not alias the live parameters or Adam state.
     import torch
 
-    from dip.guard import restore, snapshot
+    from dip.core.guard import restore, snapshot
 
     f = _tiny_fit(img, mask, tmp_path / "o", iterations=10**9, eval_every=10**9)
     for it in range(1, 4):

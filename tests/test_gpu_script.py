@@ -1,4 +1,4 @@
-"""benchmarks/gpu_paper_pipeline.sh, the script that runs paper fits through Snakemake on a lent GPU machine,
+"""tools/gpu/paper_pipeline.sh, the script that runs paper fits through Snakemake on a lent GPU machine,
 exercised on the CPU with a cut-down ci profile: a stop request interrupts the running fit, its checkpoint comes
 back in pieces, and a later call on a fresh machine (no results/, no .snakemake/) continues it from there.
 
@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from test_workflow import _config_copy
 
 from conftest import MIRROR, ROOT
-from test_workflow import _config_copy
 
 pytestmark = pytest.mark.pipeline
 
-SCRIPT = ROOT / "benchmarks" / "gpu_paper_pipeline.sh"
+SCRIPT = ROOT / "tools" / "gpu" / "paper_pipeline.sh"
 IMAGES = ["house", "peppers"]
 
 

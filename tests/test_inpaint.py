@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import MIRROR, TINY, dip, make_image
+from dip.data.images import read_mask, read_picture
 from dip.errors import DipError
-from dip.io import read_mask, read_picture
 
 FAST = [*TINY, "--iterations", "5", "--threads", "1"]
 H, W = 24, 40  # not square: a rotation changes the shape
@@ -185,8 +185,8 @@ def test_a_fit_too_large_for_the_memory_is_refused_before_starting(tmp_path, kno
 
 
 def test_refusal_suggests_a_max_side_that_then_fits(tmp_path, monkeypatch):
-    from dip.memory import fit_bytes
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.inpaint.memory import fit_bytes
 
     params = resolve("fig7_text", {"n_down": [8] * 3, "n_up": [8] * 3, "n_skip": [2] * 3})
     big = (96, 160)
@@ -216,8 +216,8 @@ def test_max_side_cannot_combine_with_crop(tmp_path, known):
 
 
 def test_memory_estimate_counts_activations_in_proportion_to_the_pixels():
-    from dip.memory import activation_bytes
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.inpaint.memory import activation_bytes
 
     params = resolve("table1", {})
     small, large = activation_bytes(params, 1, 256, 256), activation_bytes(params, 1, 512, 512)
@@ -266,7 +266,7 @@ REDUCED = {"scattered": "table1_cpu", "strokes": "fig7_text_cpu", "holes": "larg
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))
 def test_damage_class_of_synthetic_masks(name):
-    from dip.autopreset import classify_damage
+    from dip.inpaint.autopreset import classify_damage
 
     known, kind = SYNTHETIC[name]
     assert classify_damage(known).kind == kind, classify_damage(known)
@@ -275,8 +275,8 @@ def test_damage_class_of_synthetic_masks(name):
 @pytest.mark.parametrize("name", ["bernoulli 0.5", "strokes 3 px", "disc r 20"])
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_auto_uses_the_full_preset_on_cuda_and_reduced_settings_on_a_cpu(name, device):
-    from dip.autopreset import choose
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.inpaint.autopreset import choose
 
     known, kind = SYNTHETIC[name]
     choice = choose(known, device)
@@ -289,8 +289,8 @@ def test_auto_uses_the_full_preset_on_cuda_and_reduced_settings_on_a_cpu(name, d
 
 
 def test_every_preset_auto_can_pick_exists():
-    from dip.autopreset import KINDS, settings
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.inpaint.autopreset import KINDS, settings
 
     for device, entry in settings()["devices"].items():
         assert set(entry["presets"]) == set(KINDS), device
@@ -299,7 +299,7 @@ def test_every_preset_auto_can_pick_exists():
 
 
 def test_reduced_presets_are_cheaper_versions_of_the_full_ones():
-    from dip.presets import resolve
+    from dip.data.presets import resolve
 
     for kind, full in FULL.items():
         f, r = resolve(full), resolve(REDUCED[kind])
@@ -308,7 +308,7 @@ def test_reduced_presets_are_cheaper_versions_of_the_full_ones():
 
 
 def test_kate_text_mask_is_strokes():
-    from dip.autopreset import classify_damage
+    from dip.inpaint.autopreset import classify_damage
 
     mask = MIRROR / "fig7" / "kate_mask.png"
     if not mask.exists():
@@ -358,9 +358,9 @@ def test_eta_is_printed_and_a_long_run_names_faster_choices(tmp_path, known, mon
 
 def test_the_estimate_counts_only_the_iterations_a_checkpoint_leaves(tmp_path, img, mask):
     """A fit that will resume from its checkpoint at iteration 8 of 12 has 4 iterations left, not 12."""
-    from dip.eta import eta_lines, probe_fit
-    from dip.fit import Fit, FitRequest
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.engine.fit import Fit, FitRequest
+    from dip.inpaint.time_estimate import eta_lines, probe_fit
 
     tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 12, "eval_every": 2}
     req = FitRequest(image=img, mask=mask, gt=None, out=tmp_path / "fit", preset="table1",
@@ -376,7 +376,7 @@ def test_the_estimate_counts_only_the_iterations_a_checkpoint_leaves(tmp_path, i
 
 
 def test_max_side_suggestion_scales_with_the_pixels():
-    from dip.eta import faster_side
+    from dip.inpaint.time_estimate import faster_side
 
     assert faster_side(512, 512, 40 * 60, 10 * 60) == 256  # 4x too long: half the side
     assert faster_side(512, 512, 1000 * 3600, 10 * 60) is None  # not even 64 would do
@@ -384,17 +384,17 @@ def test_max_side_suggestion_scales_with_the_pixels():
 
 def test_the_probe_does_not_change_the_result(tmp_path, known, monkeypatch):
     """Same seed, same output, with or without the throw-away probe fit before the real one."""
-    import dip.eta
+    import dip.inpaint.time_estimate
     from dip.cli import main
 
     img, mask = _image(tmp_path / "img.png"), _save_mask("RGB", known, tmp_path / "mask.png")
     with_probe, without = tmp_path / "with.png", tmp_path / "without.png"
     probed = []
-    real_probe = dip.eta.probe_fit
+    real_probe = dip.inpaint.time_estimate.probe_fit
     with monkeypatch.context() as m:
-        m.setattr(dip.eta, "probe_fit", lambda req: dip.eta.Probe(1.0, 0))  # no probe at all
+        m.setattr(dip.inpaint.time_estimate, "probe_fit", lambda req: dip.inpaint.time_estimate.Probe(1.0, 0))  # no probe at all
         assert main(["inpaint", str(img), str(mask), "-o", str(without), *FAST, "--no-keep-known"]) == 0
-    monkeypatch.setattr(dip.eta, "probe_fit", lambda req: probed.append(1) or real_probe(req))
+    monkeypatch.setattr(dip.inpaint.time_estimate, "probe_fit", lambda req: probed.append(1) or real_probe(req))
     assert main(["inpaint", str(img), str(mask), "-o", str(with_probe), *FAST, "--no-keep-known"]) == 0
     assert probed == [1]  # the probe ran...
     assert with_probe.read_bytes() == without.read_bytes()  # ...and changed nothing

@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from dip.manifest import expected_files, load_manifest
-from dip.cli import main as dip_main
 from test_fetch import MANIFEST, real_mirror
+
+from dip.cli import main as dip_main
+from dip.data.manifest import expected_files, load_manifest
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dip.model import SkipConfig, SkipNet, count_parameters, padded_size
-from dip.presets import resolve
+from dip.core.network import SkipConfig, SkipNet, count_parameters, padded_size
+from dip.data.presets import resolve
 
 
 def _net(preset: str, out_channels: int = 1) -> SkipNet:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 import torch
+from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import TINY, dip, make_image, make_mask
-from dip.model import SkipConfig, SkipNet
+from dip.core.network import SkipConfig, SkipNet
 
 # No backtracking: a restore would make fits with different evaluation schedules differ for another reason.
 ARGS = ["--preset", "table1", "--threads", "1", "--no-progress", *TINY[:6], "--set", "backtrack_db=1000"]

@@ -7,7 +7,7 @@ The uninterrupted reference run is made once (module fixture) and is also the fi
 What a person types after an interruption (docs/reliability.md, "Recovering"):
   Ctrl-C (SIGINT)           the same command again (add --rerun-incomplete if Snakemake asks for it)
   SIGKILL / power loss      snakemake --unlock, then the same command with --rerun-incomplete
-The default Snakemake profile (workflow/profiles/default, read without --profile) sets rerun-incomplete.
+The default Snakemake profile (profiles/default -> workflow/profiles/default, read without --profile) sets rerun-incomplete.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 from PIL import Image
+from test_workflow import _config_copy
 
 from conftest import MIRROR, ROOT
-from test_workflow import _config_copy
 
 pytestmark = pytest.mark.pipeline
 

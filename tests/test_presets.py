@@ -1,4 +1,4 @@
-"""The authors' hyperparameters, pinned: a change to src/dip/presets.yaml must fail here, not pass silently.
+"""The authors' hyperparameters, pinned: a change to src/dip/data/presets.yaml must fail here, not pass silently.
 
 Every value below is copied from the authors' notebooks (DmitryUlyanov/deep-image-prior@042e0d4), as the data
 mirror's README summarises them ("What the authors' notebooks do"):
@@ -26,7 +26,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import dip
-from dip.presets import resolve
+from dip.data.presets import resolve
 
 NET = {"input_kind": "noise", "input_depth": 32, "input_scale": 0.1, "n_down": [128] * 5, "n_up": [128] * 5,
        "k_down": 3, "k_up": 3, "k_skip": 1, "up_1x1": True, "eval_every": 50, "backtrack_db": 5.0, "max_backtracks": 50,
@@ -114,7 +114,8 @@ def test_bad_extends_is_one_line_naming_the_file(tmp_path, presets, line):
 
 def test_a_user_preset_may_extend_another(tmp_path):
     import yaml
-    from dip.presets import load_presets
+
+    from dip.data.presets import load_presets
     f = tmp_path / "p.yaml"
     f.write_text(yaml.safe_dump({**load_presets(), "mine": {"extends": "table1_cpu", "iterations": 50}}))
     p = resolve("mine", path=f)

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from test_fetch import serve, synthetic, write_manifest  # noqa: F401  (fixtures)
 
 from conftest import MIRROR, ROOT, TINY, dead_pid, dip, make_image, make_mask
-from dip import fetch
 from dip.cli import main
-from test_fetch import serve, synthetic, write_manifest  # noqa: F401  (fixtures)
+from dip.data import fetch
 
 MANIFEST = ROOT / "config" / "datasets.yaml"
 
@@ -138,14 +138,14 @@ def test_real_process_prints_one_line_without_traceback(tmp_path):
 
 
 def test_a_bug_is_one_line_too_and_DIP_DEBUG_shows_the_traceback(tmp_path, capsys, monkeypatch):
-    import dip.fit
+    import dip.engine.engines
 
     make_image(tmp_path / "img.png")
 
     def boom(*a, **k):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(dip.fit, "run_fit", boom)
+    monkeypatch.setattr(dip.engine.engines, "run_fit", boom)
     args = ["fit", "--image", tmp_path / "img.png", "--preset", "table1", "--out", tmp_path / "out"]
     rc, err = run(capsys, *args)
     assert_one_line_error(rc, err, "internal error ZeroDivisionError: boom", code=1)
@@ -156,14 +156,14 @@ def test_a_bug_is_one_line_too_and_DIP_DEBUG_shows_the_traceback(tmp_path, capsy
 
 
 def test_ctrl_c_before_the_loop_is_one_line_exit_130(tmp_path, capsys, monkeypatch):
-    import dip.fit
+    import dip.engine.engines
 
     make_image(tmp_path / "img.png")
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dip.fit, "load_inputs", interrupted)
+    monkeypatch.setattr(dip.engine.fit, "load_inputs", interrupted)
     out = tmp_path / "out"
     rc, err = run(capsys, "fit", "--image", tmp_path / "img.png", "--preset", "table1", "--out", out)
     assert_one_line_error(rc, err, "interrupted", code=130)
@@ -371,7 +371,7 @@ def test_redirect_to_another_scheme_is_refused(tmp_path, synthetic, location, me
 
 def test_yaml_is_loaded_safely_everywhere():
     unsafe = re.compile(r"yaml\.(load|load_all|full_load|full_load_all|unsafe_load|unsafe_load_all)\s*\(|Loader\s*=")
-    files = [ROOT / "workflow" / "Snakefile", *ROOT.glob("workflow/**/*.smk"), *ROOT.glob("src/**/*.py"),
+    files = [ROOT / "Snakefile", *ROOT.glob("workflow/**/*.smk"), *ROOT.glob("src/**/*.py"),
              *ROOT.glob("tools/*"),
              *ROOT.glob("tests/**/*.py"), *ROOT.glob(".ci/*"),
              *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("benchmarks/**/*.sh")]
@@ -396,7 +396,7 @@ def test_snakemake_profiles_are_plain_yaml():
     ('x: !!python/object/apply:os.system ["touch PWNED"]\n', "not plain YAML data"),
 ])
 def test_config_that_is_code_is_refused(tmp_path, monkeypatch, text, message):
-    from dip.safeconfig import check_config_is_data
+    from dip.data.safeconfig import check_config_is_data
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "c.yaml").write_text(text)
@@ -444,5 +444,5 @@ def test_schema_refuses_paths_that_escape_and_shell_syntax(edit):
 
 @pytest.mark.parametrize("mirror", ["../shared/data", "/work/shared/data", "mirror"])
 def test_data_mirror_may_be_outside_the_project_because_it_is_only_read(mirror):
-    # dip fetch opens mirror files for reading only (src/dip/fetch.py, _install); it writes under --dest.
+    # dip fetch opens mirror files for reading only (src/dip/data/fetch.py, _install); it writes under --dest.
     assert _schema_errors(lambda c: c.update(data_mirror=mirror)) == []

@@ -13,8 +13,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from dip import cli, figure7 as figure, report
-from dip import compare as compare_cmd
+from dip import cli
+from dip.errors import DipError
+from dip.report import aggregate as report
+from dip.report import figure7 as figure
+from dip.report import gate as compare_cmd
+from dip.report.results import METRICS_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"
@@ -83,7 +87,7 @@ def md_row(out: Path, image: str) -> list[str]:
 def test_metrics_csv_one_sorted_row_per_fit(tmp_path):
     out = run_report(tmp_path, "quick", full_set(tmp_path, "quick"))
     m = pd.read_csv(out / "metrics.csv")
-    assert list(m.columns) == report.METRICS_COLUMNS
+    assert list(m.columns) == METRICS_COLUMNS
     assert len(m) == 2 * len(IMAGES) + 2
     expected = [("table1", im, s) for im in IMAGES for s in (0, 1)]
     expected += [("fig7_text", "kate", 0), ("fig7_text", "kate", 1)]
@@ -246,10 +250,10 @@ def test_mixing_profiles_is_refused_and_nothing_written(tmp_path, capsys):
 
 def test_unknown_profile_and_missing_metrics_are_errors(tmp_path):
     fit = make_fit(tmp_path, "table1", "barbara", 0, 30.0, "quick")
-    with pytest.raises(report.DipError, match="unknown profile 'nope'"):
+    with pytest.raises(DipError, match="unknown profile 'nope'"):
         report.main(["--config", str(CONFIG), "--profile", "nope", "--fits", str(fit), "--out", str(tmp_path / "o")])
     (fit / "metrics.json").unlink()
-    with pytest.raises(report.DipError, match=r"metrics\.json: no such file"):
+    with pytest.raises(DipError, match=r"metrics\.json: no such file"):
         report.main(["--config", str(CONFIG), "--profile", "quick", "--fits", str(fit), "--out", str(tmp_path / "o")])
 
 
@@ -316,7 +320,7 @@ def test_compare_config_defaults_and_write_baseline(tmp_path, capsys):
     cfg = {**CFG, "regression": {"baseline": str(base), "tolerance_db": 0.3}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     argv = ["--metrics", str(cur), "--config", str(tmp_path / "config.yaml")]
-    with pytest.raises(report.DipError, match="make baseline"):
+    with pytest.raises(DipError, match="make baseline"):
         compare_cmd.main(argv)
     assert compare_cmd.main(argv + ["--write-baseline"]) == 0
     assert list(pd.read_csv(base)["psnr"]) == [25.0, 25.5, 28.0]
@@ -353,14 +357,14 @@ def test_figure7_errors_name_the_file(tmp_path):
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(src)
     fit = make_fit(tmp_path, "table1", "barbara", 0, 31.0, "quick")
     (fit / "observed.png").unlink()
-    with pytest.raises(report.DipError, match=r"observed\.png: no such file"):
+    with pytest.raises(DipError, match=r"observed\.png: no such file"):
         figure.load_row(fit, src, "quick", None)
-    with pytest.raises(report.DipError, match="mixing profiles"):
+    with pytest.raises(DipError, match="mixing profiles"):
         figure.load_row(fit, src, "paper", None)
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(big)
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(fit / "observed.png")
-    with pytest.raises(report.DipError, match=r"observed\.png: is 16x16 gray but the \(cropped\) original"):
+    with pytest.raises(DipError, match=r"observed\.png: is 16x16 gray but the \(cropped\) original"):
         figure.load_row(fit, big, "quick", None)
 
 
@@ -370,7 +374,7 @@ def test_staged_files_remove_temporaries_of_killed_writers(tmp_path):
     import os
 
     from conftest import dead_pid
-    from dip.atomic import StagedFiles
+    from dip.data.atomic import StagedFiles
 
     stale = tmp_path / f".metrics.csv.{dead_pid()}.abc123.tmp"
     live = tmp_path / f".metrics.csv.{os.getppid()}.def456.tmp"

@@ -11,7 +11,7 @@ import yaml
 from jsonschema.exceptions import best_match
 
 from conftest import ROOT, dip
-from dip import schemas
+from dip.data import schemas
 
 CONFIG_SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -85,7 +85,7 @@ def test_bad_preset_value_is_one_line_naming_the_key(tmp_path, img, mask, flags,
     (lambda p: p.update(colour=1), "dip: error: preset table1: unknown key(s) colour (known: authors_notebook, backtrack_db, "),
 ])
 def test_bad_preset_in_a_presets_file_is_named(tmp_path, edit, line):
-    presets = yaml.safe_load((ROOT / "src/dip/presets.yaml").read_text())
+    presets = yaml.safe_load((ROOT / "src/dip/data/presets.yaml").read_text())
     edit(presets["table1"])
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(presets))
     r = dip("describe", "--preset", "table1", "--presets", tmp_path / "p.yaml")

@@ -1,4 +1,4 @@
-"""dip.stats against numbers computed another way: Welch by hand, one-sample t by hand, textbook cases."""
+"""dip.report.stats against numbers computed another way: Welch by hand, one-sample t by hand, textbook cases."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import t as student_t
 
 from conftest import ROOT, make_image
-from dip import stats
+from dip.report import stats
 
 
 def long_table(samples: dict[str, tuple[list[float], list[float]]], task: str = "table1") -> pd.DataFrame:

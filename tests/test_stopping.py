@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from conftest import TINY, dip
-from dip.averaging import OutputAverage
-from dip.stopping import VarianceStop
+from dip.core.averaging import OutputAverage
+from dip.core.stopping import VarianceStop
 
 CPU = torch.device("cpu")
 
@@ -82,8 +82,8 @@ def test_the_rule_does_not_fire_while_the_outputs_keep_settling():
 
 # ------------------------------------------------------------------------------------------ in a real fit
 def _tiny(img, mask, out, **params):
-    from dip.fit import Fit, FitRequest
-    from dip.presets import resolve
+    from dip.data.presets import resolve
+    from dip.engine.fit import Fit, FitRequest
 
     tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 40, "eval_every": 10,
             "lr": 0.01, "es_patience": 5, **params}

@@ -33,7 +33,7 @@ SOFTWARE_LINT = "Specify a conda environment or container for each rule."
 
 
 def test_lint_reports_nothing_but_the_deliberately_missing_conda_envs():
-    # The rules run `sys.executable -m dip.cli`, the Python that runs Snakemake, so a conda: env would never be
+    # The rules run `sys.executable -m dip`, the Python that runs Snakemake, so a conda: env would never be
     # used (README, "Software environment"); every other lint must stay clean.
     r = snakemake("--lint")
     out = r.stdout + r.stderr
@@ -44,7 +44,7 @@ def test_lint_reports_nothing_but_the_deliberately_missing_conda_envs():
 
 
 def test_no_conda_directive_is_left():
-    sources = [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
+    sources = [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
     assert len(sources) == 5
     assert not [f.name for f in sources if re.search(r"^\s*conda:", f.read_text(), re.M)]
 

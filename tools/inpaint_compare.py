@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from skimage.metrics import peak_signal_noise_ratio
 
-from dip.io import read_image, read_mask
+from dip.data.images import read_image, read_mask
 
 
 def scores(clean: np.ndarray, known: np.ndarray, result: np.ndarray) -> dict[str, float]:

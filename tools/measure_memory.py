@@ -1,9 +1,9 @@
-"""Measure a fit's peak memory (CPU: peak RSS growth) and compare it with dip.memory's estimate.
+"""Measure a fit's peak memory (CPU: peak RSS growth) and compare it with dip.inpaint.memory's estimate.
 
     .venv/bin/python tools/measure_memory.py --preset fig7_text --sizes 128 256 384 --channels 3
 
 Each size runs in its own process (peak RSS only grows): it builds the fit, runs a few iterations and prints
-the growth of ``ru_maxrss`` from just before the fit was built. ``ACTIVATION_FACTOR`` in dip.memory is the
+the growth of ``ru_maxrss`` from just before the fit was built. ``ACTIVATION_FACTOR`` in dip.inpaint.memory is the
 measured peak over the counted activations.
 """
 
@@ -23,10 +23,10 @@ from PIL import Image
 
 def measure(preset: str, size: int, channels: int, iterations: int) -> dict:
     """Peak RSS growth of a fit at size x size, in this process."""
-    from dip.fit import Fit
-    from dip.memory import activation_bytes, fit_bytes
-    from dip.presets import resolve
-    from dip.request import FitRequest
+    from dip.data.presets import resolve
+    from dip.engine.fit import Fit
+    from dip.engine.request import FitRequest
+    from dip.inpaint.memory import activation_bytes, fit_bytes
 
     params = resolve(preset, {"iterations": 10**6, "eval_every": 10**6})
     tmp = Path(tempfile.mkdtemp())

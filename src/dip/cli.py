@@ -10,20 +10,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dip.core import modes
 from dip.errors import EXIT_INTERRUPTED, EXIT_USAGE, DipError
 
 DELEGATED: dict[str, tuple[str, str, str]] = {
-    "fetch": ("dip.fetch", "main", "fetch and verify the input images (mirror or HTTPS, sha256-checked)"),
-    "report": ("dip.report", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
-    "compare": ("dip.compare", "main", "compare a metrics.csv with a baseline (CI regression gate)"),
-    "figure7": ("dip.figure7", "main", "draw the Figure 7 montage"),
+    "fetch": ("dip.data.fetch", "main", "fetch and verify the input images (mirror or HTTPS, sha256-checked)"),
+    "report": ("dip.report.aggregate", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
+    "compare": ("dip.report.gate", "main", "compare a metrics.csv with a baseline (CI regression gate)"),
+    "figure7": ("dip.report.figure7", "main", "draw the Figure 7 montage"),
     "describe": ("dip.describe", "main", "print a preset's network, its shapes and parameter count"),
 }
 
 
-# The mask rules of dip inpaint (dip.io.read_mask); the README says the same.
+# The mask rules of dip inpaint (dip.data.images.read_mask); the README says the same.
 MASK_RULES = ("white (255, or 1 in a 0/1 mask) = keep, black (0) = fill in; any mode: gray, 1-bit, palette, "
               "16-bit, or RGB whose channels agree. An alpha channel that is not fully opaque is the mask itself "
               "(transparent = fill in, opaque = keep; the colours are then ignored). A lossy mask (JPEG, soft "
@@ -31,7 +30,7 @@ MASK_RULES = ("white (255, or 1 in a 0/1 mask) = keep, black (0) = fill in; any 
 
 
 # Which preset suits which damage (dip inpaint --help; the README says the same). auto's thresholds and table:
-# src/dip/auto.yaml.
+# src/dip/inpaint/auto.yaml.
 INPAINT_PRESETS = (
     "auto (default): picked from the mask and the device, printed with the reason. By damage: scattered missing "
     "pixels (Table 1's 50%% dropped pixels): table1; text and thin scratches: fig7_text; large holes: "
@@ -41,13 +40,12 @@ INPAINT_PRESETS = (
 
 
 def _key_value(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
+    from dip.data.presets import parse_key_value
+
     try:
-        return key.strip(), yaml.safe_load(value)  # data only: YAML tags that build Python objects are refused
-    except yaml.YAMLError as e:
-        raise argparse.ArgumentTypeError(f"{key.strip()}: not a plain YAML value ({str(e).splitlines()[0]})") from None
+        return parse_key_value(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -72,12 +70,12 @@ def _add_fit_options(p: argparse.ArgumentParser, default_preset: str | None, pre
                    help="override any preset key, value in YAML (e.g. --set n_down=[32,32,32,32,32])")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    r.add_argument("--device", default="auto", choices=modes.DEVICES)
     r.add_argument("--threads", type=int, help="torch threads (default: SLURM_CPUS_PER_TASK or the CPU affinity)")
-    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
+    r.add_argument("--precision", default="fp32", choices=modes.PRECISIONS,
                    help="default fp32; dip inpaint --preset auto: the precision auto picks for the device")
-    r.add_argument("--memory-format", default="auto", choices=["auto", "channels_last", "contiguous"])
-    r.add_argument("--cuda-graph", default="auto", choices=["auto", "on", "off"],
+    r.add_argument("--memory-format", default="auto", choices=modes.MEMORY_FORMATS)
+    r.add_argument("--cuda-graph", default="auto", choices=modes.CUDA_GRAPH_MODES,
                    help="replay forward + backward as one CUDA graph (auto: on CUDA devices; same numbers)")
     r.add_argument("--deterministic", action="store_true",
                    help="CUDA: deterministic algorithms, no cudnn autotuning (CPU runs are deterministic anyway)")
@@ -115,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recorded in metrics.json under tags (the pipeline records profile, task, image)")
     e = f.add_argument_group("engine")
     e.add_argument("--engine", choices=["ours", "authors"], default="ours",
-                   help="ours (dip.fit) or authors: the authors' network (their models package, fetched as the "
-                        "manifest's authors_code dataset) in a loop written after their notebooks (dip.authors; "
+                   help="ours (dip.engine.fit) or authors: the authors' network (their models package, fetched as the "
+                        "manifest's authors_code dataset) in a loop written after their notebooks (dip.engine.authors; "
                         "fp32 only); it also writes output_shown.png, what the notebook shows at the end")
     e.add_argument("--authors-code", type=Path, default=Path("data/raw/authors_code"), metavar="DIR",
                    help="the fetched authors_code dataset (default: %(default)s; `dip fetch --dataset authors_code`)")
@@ -165,8 +163,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _request(args: argparse.Namespace, **kw: Any):
-    from dip.presets import resolve
-    from dip.request import FitRequest
+    from dip.data.presets import resolve
+    from dip.engine.request import FitRequest
 
     if args.checkpoint_every < 0:
         raise DipError("--checkpoint-every", f"must be >= 0, got {args.checkpoint_every}")
@@ -183,7 +181,7 @@ def _request(args: argparse.Namespace, **kw: Any):
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from dip.fit import run_fit
+    from dip.engine.engines import run_fit
 
     req = _request(args, image=args.image, mask=args.mask, gt=args.gt or args.image, out=args.out,
                    tags={k: str(v) for k, v in args.tag}, engine=args.engine, authors_code=args.authors_code,
@@ -196,7 +194,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from dip.inpaint import run
+    from dip.inpaint.command import run
 
     run(args, _request)
     return 0
@@ -205,7 +203,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 def cmd_mask(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dip.io import read_image, write_png
+    from dip.data.images import read_image, write_png
 
     if not 0.0 <= args.bernoulli < 1.0:
         raise DipError("--bernoulli", f"must be in [0, 1), got {args.bernoulli}")
@@ -265,7 +263,3 @@ _OS_PROBLEMS = {
 def os_problem(e: OSError) -> str:
     """A short, actionable description of an operating-system error."""
     return _OS_PROBLEMS.get(e.errno, e.strerror or str(e))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

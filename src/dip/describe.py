@@ -4,15 +4,14 @@ the shapes at a given image size and the parameter count."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from dip.core.network import SkipConfig, SkipNet, count_parameters, input_channels
+from dip.data.presets import resolve
 from dip.errors import DipError
-from dip.model import SkipConfig, SkipNet, count_parameters, input_channels
-from dip.presets import resolve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +54,3 @@ def main(argv: list[str] | None = None) -> int:
     print(net)
     print(f"parameters: {count_parameters(net):,}")
     return 0
-
-
-if __name__ == "__main__":
-    from dip.cli import main as dip_main
-
-    sys.exit(dip_main(["describe", *sys.argv[1:]]))

@@ -234,7 +234,7 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
 
     # and the regression gate (against tests/baseline/ci_metrics.csv, cut to these rows) passes
     gate = subprocess.run(
-        [sys.executable, "-m", "dip.cli", "compare", "--metrics", "results/ci/metrics.csv",
+        [sys.executable, "-m", "dip", "compare", "--metrics", "results/ci/metrics.csv",
          "--config", "config/config.yaml"],
         cwd=proj, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

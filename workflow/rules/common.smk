@@ -3,19 +3,18 @@ import shlex
 import sys
 from pathlib import Path
 
+from dip.data.config import profile_of
 from dip.errors import DipError
-from dip.authors import DATASET as AUTHORS_DATASET
-from dip.manifest import expected_files, load_manifest
-from dip.presets import resolve
+from dip.engine.authors import DATASET as AUTHORS_DATASET
+from dip.data.manifest import expected_files, load_manifest
+from dip.data.presets import resolve
 
-DIP = f"{sys.executable} -m dip.cli"
+DIP = f"{sys.executable} -m dip"
 PROFILE = str(config["profile"])
-if PROFILE not in config["profiles"]:
-    raise ValueError(
-        f"config: unknown profile {PROFILE!r} (known: {', '.join(config['profiles'])}); "
-        "choose one with --config profile=NAME"
-    )
-PROF = config["profiles"][PROFILE]
+try:  # the project's one reading of a profile (dip.data.config), here on the config Snakemake validated
+    PROF = profile_of(config, PROFILE)
+except DipError as e:
+    raise ValueError(f"config: {e.problem}; choose one with --config profile=NAME") from None
 OUT = f"results/{PROFILE}"
 REF = f"{OUT}/reference"  # the reference fits (the authors' code), with config `reference: true`
 REFERENCE = bool(config["reference"])  # the schema's default is false

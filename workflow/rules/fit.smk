@@ -54,7 +54,7 @@ rule fit:
         " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"
 
 
-# The authors' code on the same inputs: their network, a loop after their notebooks (dip.authors), fp32, op by op.
+# The authors' code on the same inputs: their network, a loop after their notebooks (dip.engine.authors), fp32, op by op.
 use rule fit as reference_fit with:
     input:
         unpack(reference_inputs),

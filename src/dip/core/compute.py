@@ -1,0 +1,144 @@
+"""Devices, threads and numeric precision: the parts of a fit that depend on where it runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from dip.core.modes import CUDA_GRAPH_MODES, DEVICES, MEMORY_FORMATS, PRECISIONS
+from dip.errors import DipError
+
+
+def pick_device(name: str) -> torch.device:
+    """auto -> cuda if available, else mps, else cpu; an explicit device that is absent is an error."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DipError("--device", "cuda requested but no CUDA device is available to this torch build")
+    if name == "mps" and not has_mps:
+        raise DipError("--device", "mps requested but the Metal backend is not available")
+    if name not in DEVICES:
+        raise DipError("--device", f"must be one of {', '.join(DEVICES)}, got {name!r}")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how one fit computes, resolved once: the device, the torch threads in force, channels-last
+    memory and CUDA-graph replay (the precision stays the request's)."""
+
+    device: torch.device
+    threads: int
+    channels_last: bool
+    cuda_graph: bool
+
+    @property
+    def device_name(self) -> str:
+        return device_name(self.device)
+
+
+def place(device: str, threads: int | None, precision: str, memory_format: str, cuda_graph: str,
+          deterministic: bool) -> Placement:
+    """Resolve the requested device, threads, memory format and CUDA-graph mode, and configure torch for them."""
+    dev = pick_device(device)
+    n = configure(dev, threads, precision, deterministic)
+    return Placement(dev, n, use_channels_last(memory_format, dev, precision), use_cuda_graph(cuda_graph, dev))
+
+
+def default_threads() -> int:
+    """What the scheduler gave this process: SLURM's cpus-per-task, else the CPU affinity mask."""
+    for var in ("DIP_THREADS", "SLURM_CPUS_PER_TASK"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return int(os.environ[var])
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def configure(device: torch.device, threads: int | None, precision: str, deterministic: bool) -> int:
+    """Set torch threads and the numeric modes; returns the thread count in force."""
+    if precision not in PRECISIONS:
+        raise DipError("--precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "tf32" and device.type != "cuda":
+        raise DipError("--precision", "tf32 exists only on CUDA devices; use fp32 or bf16 here")
+    if threads is not None and threads <= 0:
+        raise DipError("--threads", f"must be a positive integer, got {threads}")
+    n = threads or default_threads()
+    torch.set_num_threads(n)
+    if device.type == "cpu":
+        keep_freed_memory()
+    if device.type == "cuda":
+        tf32 = precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+    return n
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc malloc reuse freed memory instead of handing it back to the OS (CPU fits; Linux/glibc only).
+
+    A 512x512 fit's activations are 30-130 MB each: above glibc's mmap threshold (32 MB at most), so each one
+    is mmap'd fresh and unmapped when freed, and every iteration page-faults its whole working set in again
+    (kernel-zeroed pages): ~30% of a bf16 iteration on the 2-core VM (docs/performance.md). No mmap for
+    large blocks (M_MMAP_MAX=0) and no heap trimming (M_TRIM_THRESHOLD=-1, i.e. never) let the next
+    iteration reuse the same pages. Numbers are unaffected. DIP_MALLOC_TUNE=0 turns it off.
+    """
+    if os.environ.get("DIP_MALLOC_TUNE") == "0" or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, -1))
+    except (OSError, AttributeError):  # not glibc (musl): leave the allocator alone
+        return False
+
+
+def use_channels_last(mode: str, device: torch.device, precision: str) -> bool:
+    """auto: channels-last where it was measured faster: with bf16 (CPU and CUDA). For fp32 on an H100,
+    NCHW was faster (24 vs 32 ms per 512x512 iteration, docs/performance.md)."""
+    if mode not in MEMORY_FORMATS:
+        raise DipError("--memory-format", f"must be one of {', '.join(MEMORY_FORMATS)}, got {mode!r}")
+    if mode == "auto":
+        return precision == "bf16"
+    return mode == "channels_last"
+
+
+def use_cuda_graph(mode: str, device: torch.device) -> bool:
+    """auto: replay each iteration's forward + backward as a CUDA graph on CUDA devices (same kernels, same
+    numbers, without Python's per-kernel launch cost; docs/performance.md); never elsewhere."""
+    if mode not in CUDA_GRAPH_MODES:
+        raise DipError("--cuda-graph", f"must be one of {', '.join(CUDA_GRAPH_MODES)}, got {mode!r}")
+    if mode == "on" and device.type != "cuda":
+        raise DipError("--cuda-graph", f"CUDA graphs need a CUDA device, this fit runs on {device.type}")
+    return device.type == "cuda" and mode != "off"
+
+
+def autocast(device: torch.device, precision: str, cache: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast for the forward pass; a no-op for fp32/tf32. ``cache=False`` inside CUDA graph capture."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type

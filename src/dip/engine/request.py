@@ -1,0 +1,109 @@
+"""What defines one fit: the request (flags or pipeline config), its validated inputs, and their fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import dip
+from dip.data.images import read_image, read_mask, sha256_file
+from dip.errors import DipError
+
+
+@dataclass
+class FitRequest:
+    """Everything that defines one fit (the CLI fills it from flags, the pipeline from its config)."""
+
+    image: Path
+    out: Path
+    preset: str
+    params: dict[str, Any]
+    mask: Path | None = None
+    gt: Path | None = None
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    precision: str = "fp32"
+    memory_format: str = "auto"
+    cuda_graph: str = "auto"
+    deterministic: bool = False
+    crop: int | None = None
+    crop_at: tuple[int, int] | None = None
+    checkpoint_every: int = 0
+    checkpoint_dir: Path | None = None
+    keep_checkpoint: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    write_observed: bool = True
+    stop_early: bool = False  # end the loop when the stopping rule has fired (dip inpaint --stop auto)
+    engine: str = "ours"  # ours | authors (the reference engine, dip.engine.authors)
+    authors_code: Path | None = None  # the fetched authors_code dataset folder (engine authors)
+    manifest: Path | None = None  # the manifest that verifies it
+
+    @property
+    def checkpoint_folder(self) -> Path:
+        """Where the checkpoint lives: ``--checkpoint-dir``, else ``<out>.ckpt`` beside the output."""
+        return self.checkpoint_dir or self.out.with_name(self.out.name + ".ckpt")
+
+
+@dataclass
+class Inputs:
+    """Validated arrays: observation (C, H, W) in [0, 1], known-pixel mask (H, W) bool, ground truth or None."""
+
+    image: np.ndarray
+    known: np.ndarray
+    gt: np.ndarray | None
+    crop: dict[str, int] | None
+    hashes: dict[str, dict[str, str] | None]
+
+    @property
+    def observed(self) -> np.ndarray:
+        """The degraded image the fit sees: missing pixels set to 0."""
+        return self.image * self.known
+
+
+def load_inputs(req: FitRequest) -> Inputs:
+    """Read and validate image, mask and ground truth; crop (centrally unless ``crop_at``) when asked."""
+    image = read_image(req.image)
+    c, h, w = image.shape
+    known = read_mask(req.mask, (h, w)) if req.mask else np.ones((h, w), dtype=bool)
+    gt = None
+    if req.gt is not None:
+        gt = image if Path(req.gt) == Path(req.image) else read_image(req.gt)
+        if gt.shape != image.shape:
+            raise DipError(req.gt, f"ground truth is {gt.shape[2]}x{gt.shape[1]}x{gt.shape[0]} "
+                                   f"but the image is {w}x{h}x{c}")
+    box = None
+    if req.crop:
+        if req.crop > min(h, w):
+            raise DipError("--crop", f"{req.crop} is larger than the image ({w}x{h}): {req.image}")
+        top, left = req.crop_at or ((h - req.crop) // 2, (w - req.crop) // 2)
+        if not (0 <= top <= h - req.crop and 0 <= left <= w - req.crop):
+            raise DipError("--crop-at", f"a {req.crop}x{req.crop} crop at ({top}, {left}) leaves the {w}x{h} "
+                                        f"image {req.image}")
+        box = {"top": top, "left": left, "height": req.crop, "width": req.crop}
+        sl = (slice(top, top + req.crop), slice(left, left + req.crop))
+        image, known = image[(slice(None), *sl)], known[sl]
+        gt = None if gt is None else gt[(slice(None), *sl)]
+        if not known.any():
+            raise DipError(req.mask, "mask has no known pixel inside the crop")
+    hashes = {name: (None if p is None else {"path": str(p), "sha256": sha256_file(p)})
+              for name, p in (("image", req.image), ("mask", req.mask), ("gt", req.gt))}
+    return Inputs(image=np.ascontiguousarray(image), known=np.ascontiguousarray(known), gt=gt, crop=box,
+                  hashes=hashes)
+
+
+def fingerprint(req: FitRequest, inputs: Inputs, device: str, threads: int) -> str:
+    """Hash of everything that changes the numbers: a checkpoint is only resumed under the same hash."""
+    key = {
+        "params": {k: v for k, v in req.params.items() if k != "description"},
+        "seed": req.seed, "precision": req.precision, "device": device, "threads": threads,
+        "memory_format": req.memory_format, "deterministic": req.deterministic, "crop": inputs.crop,
+        "inputs": {k: (v or {}).get("sha256") for k, v in inputs.hashes.items()}, "version": dip.__version__,
+        "engine": req.engine,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,107 @@
+"""`dip inpaint --preset auto`: the kind of damage in a mask, and the preset that suits it on this device.
+
+:func:`classify_damage` looks at the missing pixels only (scipy.ndimage) and answers one of
+
+- ``holes``: some missing region is thick: it holds a disc of radius ``hole_min_radius`` or more (the maximum
+  of the Euclidean distance transform of the missing pixels: the largest inscribed radius);
+- ``scattered``: the missing pixels are isolated pixels or specks all over the image: the median 4-connected
+  missing region has at most ``scattered_max_region`` pixels (a Bernoulli mask's median region is 1-2 pixels
+  at any drop rate, since most of its regions are single pixels);
+- ``strokes``: anything else: text, scratches, thin lines.
+
+:func:`choose` maps the damage and the device type to a preset and a precision. The thresholds, the table and
+the ETA settings are data: ``dip/inpaint/auto.yaml`` (schema ``dip/data/schemas/auto.schema.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import ndimage
+
+from dip.data import schemas
+from dip.errors import DipError
+
+KINDS = ("scattered", "strokes", "holes")
+WHAT = {"scattered": "scattered missing pixels", "strokes": "thin strokes (text, scratches)",
+        "holes": "large holes"}
+
+
+@cache
+def settings() -> dict[str, Any]:
+    """``dip/inpaint/auto.yaml``, validated."""
+    data = yaml.safe_load(resources.files("dip.inpaint").joinpath("auto.yaml").read_text(encoding="utf-8"))
+    error = schemas.first_error(data, "auto")
+    if error is not None:
+        raise DipError(f"dip/inpaint/auto.yaml: {schemas.path_of(error)}", schemas.problem(error))
+    return data
+
+
+@dataclass(frozen=True)
+class Damage:
+    """The class of a mask's damage and the two numbers it was decided on."""
+
+    kind: str  # one of KINDS
+    radius: float  # largest inscribed radius of a missing region (pixels)
+    median_region: float  # median size of the 4-connected missing regions (pixels)
+    missing: float  # fraction of pixels missing
+
+    def why(self) -> str:
+        """The measurements, in words, against the thresholds of ``auto.yaml``."""
+        t = settings()["damage"]
+        return (f"{100 * self.missing:.1f}% missing, thickest region radius {self.radius:.1f} px "
+                f"({'>=' if self.radius >= t['hole_min_radius'] else '<'} {t['hole_min_radius']}), median region "
+                f"{self.median_region:g} px ({'<=' if self.median_region <= t['scattered_max_region'] else '>'} "
+                f"{t['scattered_max_region']})")
+
+
+def classify_damage(known: np.ndarray) -> Damage:
+    """The damage of an (H, W) known-pixel mask (True = known): holes, scattered or strokes (module docstring)."""
+    t = settings()["damage"]
+    missing = ~np.asarray(known, dtype=bool)
+    if not missing.any():
+        return Damage("scattered", 0.0, 0.0, 0.0)
+    radius = float(ndimage.distance_transform_edt(missing).max())
+    labels, n = ndimage.label(missing)  # 4-connectivity (scipy's default structure)
+    median_region = float(np.median(np.bincount(labels.ravel())[1:]))
+    if radius >= t["hole_min_radius"]:
+        kind = "holes"
+    elif median_region <= t["scattered_max_region"]:
+        kind = "scattered"
+    else:
+        kind = "strokes"
+    return Damage(kind, radius, median_region, float(missing.mean()))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What auto picked: preset, precision, and the one-line reason."""
+
+    preset: str
+    precision: str
+    damage: Damage
+    device: str
+
+    @property
+    def reduced(self) -> bool:
+        """Whether this is a reduced version of the full (CUDA) preset for the same damage."""
+        return self.preset != settings()["devices"]["cuda"]["presets"][self.damage.kind]
+
+    def line(self) -> str:
+        """``--preset auto: <preset> (<precision>) for <damage> on <device>: <measurements>[; note]``."""
+        full = settings()["devices"]["cuda"]["presets"][self.damage.kind]
+        note = f"; reduced settings for {self.device} (a CUDA GPU gets {full})" if self.reduced else ""
+        return (f"--preset auto: {self.preset} ({self.precision}) for {WHAT[self.damage.kind]} on {self.device}: "
+                f"{self.damage.why()}{note}")
+
+
+def choose(known: np.ndarray, device: str) -> Choice:
+    """The preset and precision for the mask ``known`` on a device of type ``device`` (cpu, cuda, mps)."""
+    damage = classify_damage(known)
+    entry = settings()["devices"][device]
+    return Choice(entry["presets"][damage.kind], entry["precision"], damage, device)

@@ -1,0 +1,234 @@
+"""`dip inpaint`: restore a person's own image from the files they have.
+
+The steps around the fit (which is :mod:`dip.engine.fit`, unchanged), in :func:`run`:
+
+1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.cli.MASK_RULES`);
+2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
+3. with ``--preset auto`` (the default), pick the preset for the mask's damage and the device
+   (:mod:`dip.inpaint.autopreset`) and say which and why in one line;
+4. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.inpaint.memory`);
+5. time a short probe of the fit and print the estimated run time, with the faster choices when it is long
+   (:mod:`dip.inpaint.time_estimate`; the probe is thrown away and does not change the result);
+6. fit the prepared copy (written beside the output, removed afterwards);
+7. bring the fill back to the original size (LANCZOS) and, unless ``--no-keep-known``, put every known pixel
+   of the original back unchanged; write 16 bits when the image had 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from dip.core import compute
+from dip.data.images import read_mask, read_picture, write_png
+from dip.engine.request import FitRequest
+from dip.errors import DipError
+from dip.inpaint.memory import check_memory, fit_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dip.inpaint import autopreset
+
+log = logging.getLogger("dip.inpaint.command")
+
+
+@dataclass
+class Prepared:
+    """The inputs as read (``pixels``, ``known``, ``bits``) and the copy the fit works on (``work_*``)."""
+
+    pixels: np.ndarray
+    known: np.ndarray
+    bits: int
+    work_pixels: np.ndarray
+    work_known: np.ndarray
+
+    @property
+    def reduced(self) -> bool:
+        return self.work_known.shape != self.known.shape
+
+
+def resize_image(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, H, W) float -> (C, h, w) with ``size`` = (h, w): LANCZOS on each channel in float ("F" mode), clipped."""
+    h, w = size
+    out = [np.asarray(Image.fromarray(ch).resize((w, h), Image.Resampling.LANCZOS)) for ch in pixels]
+    return np.clip(np.stack(out), 0.0, 1.0).astype(np.float32)
+
+
+def resize_mask(known: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool -> (h, w) bool, nearest neighbour (a pixel stays known or missing, never blends)."""
+    h, w = size
+    small = Image.fromarray(known.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
+    return np.asarray(small) > 0
+
+
+def reduced_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """(h, w) with the longer side ``max_side`` and the aspect kept; the size itself when already small enough."""
+    if max_side is None or max(height, width) <= max_side:
+        return height, width
+    s = max_side / max(height, width)
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
+def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None) -> Prepared:
+    """Read and validate image and mask; make the working copy for ``max_side``."""
+    picture = read_picture(image)
+    c, h, w = picture.pixels.shape
+    known = read_mask(mask, (h, w), threshold, threshold_flag="--mask-threshold")
+    size = reduced_size(h, w, max_side)
+    if size == (h, w):
+        return Prepared(picture.pixels, known, picture.bits, picture.pixels, known)
+    work_known = resize_mask(known, size)
+    if not work_known.any():
+        raise DipError(mask, f"no known pixel is left at --max-side {max_side}; use a larger --max-side")
+    return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known)
+
+
+def suggest_side(params: dict, channels: int, height: int, width: int, have: int) -> int | None:
+    """The largest --max-side (a multiple of 64, below the image's longer side) whose fit the memory ``have``
+    holds; None when not even 64 does."""
+    side = max(height, width)
+    while side > 64:
+        side = (side - 1) // 64 * 64
+        if fit_bytes(params, channels, *reduced_size(height, width, side)) <= have:
+            return side
+    return None
+
+
+def check_device_memory(req: FitRequest, prepared: Prepared) -> None:
+    """Refuse (one line, exit 2, before anything is allocated) a fit the device's memory cannot hold."""
+    c, h, w = prepared.work_pixels.shape
+    if req.crop:
+        h, w = min(h, req.crop), min(w, req.crop)
+    def way_out(have: int) -> str:
+        if req.crop:
+            return "use a smaller --crop, or a GPU with more memory"
+        side = suggest_side(req.params, c, h, w, have)
+        return (f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory"
+                if side else "use a machine or GPU with more memory")
+
+    check_memory(req.image, req.params, c, h, w, compute.pick_device(req.device), way_out)
+
+
+def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
+    """The working copy as files for the fit (the image in the input's bit depth, the mask as 0/255)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask = folder / "image.png", folder / "mask.png"
+    write_png(image, prepared.work_pixels, bits=prepared.bits)
+    write_png(mask, np.where(prepared.work_known, 255, 0).astype(np.uint8))
+    return image, mask
+
+
+def chosen_output(m: dict, average: bool, stop: str) -> tuple[str, str]:
+    """Which of the fit's images ``dip inpaint`` writes (``--average``, ``--stop``), and what it is, in words."""
+    if average:
+        return "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
+    if stop == "auto":
+        fired = m["es_fired_at"]
+        return "output_es.png", (
+            f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
+            else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
+                 f"{m['iterations']} iterations)")
+    return "output.png", f"the final iterate ({m['iterations']} iterations)"
+
+
+def compose(prepared: Prepared, output: np.ndarray, crop: dict | None, keep_known: bool) -> np.ndarray:
+    """The picture to write: the fit's ``output`` at the original size (LANCZOS when reduced), with the known
+    pixels of the original put back unless ``keep_known`` is False. ``crop`` is the fit's crop box, if any."""
+    pixels, known = prepared.pixels, prepared.known
+    if crop:
+        sl = (slice(crop["top"], crop["top"] + crop["height"]), slice(crop["left"], crop["left"] + crop["width"]))
+        pixels, known = pixels[(slice(None), *sl)], known[sl]
+    if output.shape[1:] != known.shape:
+        output = resize_image(output, known.shape)
+    if not keep_known:
+        return output
+    return np.where(known[None], pixels, output).astype(np.float32)
+
+
+def clean(*folders: Path) -> None:
+    """Remove the fit's temporary folders."""
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse (one line) options of dip inpaint that cannot work, before reading anything."""
+    out: Path = args.output
+    if out.suffix.lower() != ".png":
+        raise DipError(out, "the output must be a .png file")
+    if args.mask_threshold is not None and not 0 < args.mask_threshold <= 255:
+        raise DipError("--mask-threshold", f"must be in (0, 255], got {args.mask_threshold}")
+    if args.max_side is not None and args.max_side < 16:
+        raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
+    if args.max_side is not None and args.crop is not None:
+        raise DipError("--max-side", "cannot be combined with --crop")
+
+
+def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Choice | None":
+    """Resolve ``--preset auto`` (and the precision it implies unless ``--precision`` is given) in ``args``;
+    returns auto's choice (None for a named preset)."""
+    from dip.inpaint import autopreset
+
+    if args.preset != "auto":
+        args.precision = args.precision or "fp32"
+        return None
+    choice = autopreset.choose(prepared.work_known, compute.pick_device(args.device).type)
+    args.preset = choice.preset
+    args.precision = args.precision or choice.precision
+    return choice
+
+
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> None:
+    """Probe the fit's speed and log the estimated run time (and faster choices when it is long)."""
+    from dip.inpaint.time_estimate import eta_lines, probe_fit
+
+    h, w = prepared.work_known.shape
+    if req.crop:
+        h, w = min(h, req.crop), min(w, req.crop)
+    probe = probe_fit(req)
+    device = compute.pick_device(req.device).type
+    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
+                          req.stop_early, probe.resumes_at):
+        log.info("%s", line)
+
+
+def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> dict[str, Any]:
+    """`dip inpaint` (the module docstring's steps); ``make_request(args, **fields)`` builds the fit's request
+    from the shared fit options. Returns the fit's metrics."""
+    from dip.engine.fit import Fit
+
+    check_options(args)
+    out: Path = args.output
+    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side)
+    choice = pick_preset(args, prepared)
+    work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
+    req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
+                       stop_early=args.stop == "auto")
+    if req.checkpoint_dir is None:
+        req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
+    check_device_memory(req, prepared)  # a refusal is the only line: the choice is said after it
+    if choice is not None:
+        log.info("%s", choice.line())
+    try:
+        req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
+        announce_eta(req, prepared, choice is not None and choice.reduced)
+        fit = Fit(req, progress=args.progress)
+        m = fit.run()
+        chosen, what = chosen_output(m, args.average, args.stop)
+        result = compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
+        write_png(out, result, bits=prepared.bits)
+    finally:
+        clean(work, inputs)
+    h, w = prepared.work_known.shape
+    how = [f"{prepared.bits}-bit", f"preset {req.preset}",
+           "known pixels kept" if args.keep_known else "raw network output"]
+    if prepared.reduced:
+        how.append(f"fitted at {w}x{h} and upsampled")
+    print(f"wrote {out} ({', '.join(how)}): {what}")
+    return m

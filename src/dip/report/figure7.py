@@ -1,0 +1,123 @@
+"""`dip figure7`: the Figure 7 montage (png + pdf).
+
+Top row: text inpainting on kate.png; bottom row: Barbara with 50% of pixels missing. Columns: the corrupted
+observation (the fit's observed.png), ours (output.png, with its final-iterate PSNR), the original (the source image,
+cropped with metrics.json's ``crop`` box when the fit was run on a crop).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dip.data.atomic import StagedFiles
+from dip.data.config import PAPER_PROFILE
+from dip.data.images import read_image, to_uint8
+from dip.errors import DipError
+from dip.report.results import check_profile, load_fit_metrics
+
+
+@dataclass
+class Row:
+    """One row of the montage: three uint8 images and the label under 'ours'."""
+
+    observed: np.ndarray
+    ours: np.ndarray
+    original: np.ndarray
+    label: str
+
+
+def crop(a: np.ndarray, box: dict[str, int] | None, where: Path) -> np.ndarray:
+    """``a`` (H, W[, 3]) cut to metrics.json's crop box {top, left, height, width}; unchanged when box is None."""
+    if box is None:
+        return a
+    try:
+        top, left, h, w = (int(box[k]) for k in ("top", "left", "height", "width"))
+    except (KeyError, TypeError, ValueError):
+        raise DipError(where, f"invalid crop box {box!r} (need top, left, height, width)") from None
+    if top < 0 or left < 0 or top + h > a.shape[0] or left + w > a.shape[1]:
+        raise DipError(where, f"crop box {box} lies outside the {a.shape[1]}x{a.shape[0]} source image")
+    return a[top:top + h, left:left + w]
+
+
+def load_row(fit_dir: Path, image: Path, profile: str, paper: float | None) -> Row:
+    """Read a fit's observed/output PNGs and metrics.json, and the cropped original; check they agree in size."""
+    m = load_fit_metrics(fit_dir)
+    where = fit_dir / "metrics.json"
+    check_profile(m, where, profile)
+    observed = to_uint8(read_image(fit_dir / "observed.png"))
+    ours = to_uint8(read_image(fit_dir / "output.png"))
+    original = crop(to_uint8(read_image(image)), m.get("crop"), where)
+    for name, a in (("observed.png", observed), ("output.png", ours)):
+        if a.shape != original.shape:
+            raise DipError(fit_dir / name, f"is {_size(a)} but the (cropped) original {image} is {_size(original)}")
+    psnr = m.get("psnr")
+    label = "PSNR n/a" if psnr is None else f"PSNR {psnr:.2f} dB"
+    if paper is not None:
+        label += f"\n(paper {paper:.2f} dB)"
+    return Row(observed, ours, original, label)
+
+
+def _size(a: np.ndarray) -> str:
+    return f"{a.shape[1]}x{a.shape[0]}" + (" RGB" if a.ndim == 3 else " gray")
+
+
+def _show(ax: Any, a: np.ndarray, title: str, label: str = "") -> None:
+    if a.ndim == 2:
+        ax.imshow(a, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(a, interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(label, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw(rows: list[tuple[Row, tuple[str, str, str]]], profile: str, png: Path, pdf: Path) -> None:
+    """Draw the montage (Agg, no pyplot state) into ``png`` and ``pdf``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.6, 8.4), dpi=150, layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.12, hspace=0.06)  # room for the PSNR label under the top row
+    axes = fig.subplots(len(rows), 3, squeeze=False)
+    for (row, titles), ax in zip(rows, axes):
+        _show(ax[0], row.observed, titles[0])
+        _show(ax[1], row.ours, titles[1], row.label)
+        _show(ax[2], row.original, titles[2])
+    title = f"Figure 7 (Deep Image Prior), profile {profile}"
+    if profile != PAPER_PROFILE:
+        title += "\n(reduced profile — not comparable with the paper)"
+    fig.suptitle(title, fontsize=12)
+    fig.savefig(png, format="png", metadata={"Software": None})
+    fig.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`dip figure7`."""
+    p = argparse.ArgumentParser(prog="dip figure7", description="Draw the Figure 7 montage (png + pdf): "
+                                "text inpainting on kate (top) and Barbara with 50% missing pixels (bottom).")
+    p.add_argument("--kate-fit", type=Path, required=True, help="fit directory of the kate text-inpainting fit")
+    p.add_argument("--barbara-fit", type=Path, required=True, help="fit directory of a table1 barbara fit")
+    p.add_argument("--kate-image", type=Path, required=True, help="the source kate.png")
+    p.add_argument("--barbara-image", type=Path, required=True, help="the source barbara.png")
+    p.add_argument("--paper-barbara", type=float, help="the paper's Barbara PSNR (dB), shown under ours")
+    p.add_argument("--profile", required=True, help="the profile both fits must be tagged with")
+    p.add_argument("--out", type=Path, required=True, help="figure7.png; the pdf is written beside it")
+    args = p.parse_args(argv)
+    if args.out.suffix.lower() != ".png":
+        raise DipError(args.out, "--out must be a .png path (the .pdf is written beside it)")
+    if args.out.parent.exists() and not args.out.parent.is_dir():
+        raise DipError(args.out.parent, "is not a directory")
+    kate = load_row(args.kate_fit, args.kate_image, args.profile, None)
+    barbara = load_row(args.barbara_fit, args.barbara_image, args.profile, args.paper_barbara)
+    rows = [(kate, ("Corrupted (text)", "Ours", "Original")),
+            (barbara, ("50% missing pixels", "Ours", "Original"))]
+    pdf = args.out.with_suffix(".pdf")
+    with StagedFiles() as st:
+        draw(rows, args.profile, st.path(args.out), st.path(pdf))
+    print(f"wrote {args.out} and {pdf}")
+    return 0
