@@ -116,3 +116,14 @@ def test_precisions_are_listed_once_and_every_schema_agrees():
 
     found = [*enums(config_schema), *enums(auto_schema)]
     assert found and all(tuple(e) == PRECISIONS for e in found), found
+
+
+def test_config_readme_is_made_from_the_schema():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "config_readme.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    text = (ROOT / "config" / "README.md").read_text()
+    assert "| `profiles.*.seeds` |" in text and "| `tasks.*.drop` |" in text
