@@ -90,7 +90,7 @@ def keep_freed_memory() -> bool:
 
     A 512x512 fit's activations are 30-130 MB each: above glibc's mmap threshold (32 MB at most), so each one
     is mmap'd fresh and unmapped when freed, and every iteration page-faults its whole working set in again
-    (kernel-zeroed pages): ~30% of a bf16 iteration on the 2-core VM (docs/performance.md). No mmap for
+    (kernel-zeroed pages; the measured share is in docs/performance.md). No mmap for
     large blocks (M_MMAP_MAX=0) and no heap trimming (M_TRIM_THRESHOLD=-1, i.e. never) let the next
     iteration reuse the same pages. Numbers are unaffected. DIP_MALLOC_TUNE=0 turns it off.
     """
@@ -107,8 +107,8 @@ def keep_freed_memory() -> bool:
 
 
 def use_channels_last(mode: str, device: torch.device, precision: str) -> bool:
-    """auto: channels-last where it was measured faster: with bf16 (CPU and CUDA). For fp32 on an H100,
-    NCHW was faster (24 vs 32 ms per 512x512 iteration, docs/performance.md)."""
+    """auto: channels-last where it was measured faster (docs/performance.md): with bf16 (CPU and CUDA); fp32
+    stays NCHW."""
     if mode not in MEMORY_FORMATS:
         raise DipError("--memory-format", f"must be one of {', '.join(MEMORY_FORMATS)}, got {mode!r}")
     if mode == "auto":

@@ -74,9 +74,8 @@ class ReflectConv2d(nn.Conv2d):
 
     Same parameters and state_dict as nn.Conv2d, and the same numbers outside CPU autocast. Only the CPU bf16
     path changes: CPU autocast runs ``reflection_pad2d`` in fp32, so every padded convolution would cast its
-    bf16 input to fp32, pad, and cast back to bf16 for the convolution (two full-size copies per layer: 17% of
-    a bf16 iteration at 512x512 with glibc's default allocator, 4% with runtime.keep_freed_memory;
-    docs/performance.md). Padding only copies values, so the convolution input is the same; the backward sums
+    bf16 input to fp32, pad, and cast back to bf16 for the convolution (two full-size copies per layer; their
+    measured cost is in docs/performance.md). Padding only copies values, so the convolution input is the same; the backward sums
     the border gradients in bf16 instead of fp32 (a rounding-level difference).
     """
 
@@ -126,8 +125,8 @@ def dense_channels_last(grad: torch.Tensor) -> torch.Tensor:
     """Gradient hook on the upsampled branch before the concatenation (CPU, channels-last only).
 
     cat's backward hands the upsample a channel slice of the channels-last gradient, which is neither contiguous
-    nor channels-last, and the CPU upsample backward then takes a path ~6x slower (~10% of a bf16 iteration
-    at 512x512; docs/performance.md). One dense channels-last copy first is cheaper. Same values.
+    nor channels-last, and the CPU upsample backward then takes a much slower path (measured in
+    docs/performance.md). One dense channels-last copy first is cheaper. Same values.
     """
     return grad.contiguous(memory_format=torch.channels_last)
 
