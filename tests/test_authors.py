@@ -160,7 +160,7 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path, code, img, mask):
         p.proc.send_signal(signal.SIGKILL)
         p.proc.wait()
     assert not out.exists()
-    at = torch.load(tmp_path / "killed.ckpt" / "checkpoint.pt", map_location="cpu", weights_only=False)["iteration"]
+    at = torch.load(tmp_path / "killed.ckpt" / "checkpoint.pt", map_location="cpu", weights_only=True)["iteration"]
     assert 30 <= at < 200
     assert dip(*engine_args(code, img, mask, out, *extra)).returncode == 0
     m, r = (json.loads((d / "metrics.json").read_text()) for d in (out, ref))

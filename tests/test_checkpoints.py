@@ -2,12 +2,15 @@
 
 Every test waits for an observable event before it signals: a `[dip] it N/M` progress line on stderr (printed
 per evaluation when stderr is not a terminal, i.e. with --no-progress) tells that the loop runs and how far
-it got. Deadlines only bound a failure. The checkpoint is read with `torch.load` (key `iteration`).
+it got. Deadlines only bound a failure. The checkpoint is read with `torch.load(weights_only=True)` (key
+`iteration`): it is plain data, and a checkpoint that is not (one whose unpickling would run code) is refused.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
 import signal
 from pathlib import Path
@@ -35,7 +38,7 @@ def metrics(out: Path) -> dict:
 
 
 def checkpoint_iteration(path: Path) -> int:
-    return torch.load(path, map_location="cpu", weights_only=False)["iteration"]
+    return torch.load(path, map_location="cpu", weights_only=True)["iteration"]
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -147,3 +150,57 @@ def test_checkpoint_from_other_arguments_or_inputs_is_not_mixed_in(tmp_path, cha
     fit("fit", "--out", fresh, *other, "--iterations", "30", *BASE)
     assert (tmp_path / "other" / "output.png").read_bytes() == (fresh / "output.png").read_bytes()
     assert (tmp_path / "other" / "curve.csv").read_text() == (fresh / "curve.csv").read_text()
+
+
+# ----------------------------------------------------------------------------------- a checkpoint is data, not code
+
+class RunsCode:
+    """What a hostile checkpoint holds: an object whose unpickling calls ``exec``, here to write a marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_fit_starts_fresh(tmp_path, img, mask):
+    ckdir, marker = tmp_path / "ck", tmp_path / "PWNED"
+    common = ["--iterations", "30", "--checkpoint-every", "10", "--checkpoint-dir", ckdir]
+    fit(*fit_args(img, mask, tmp_path / "fresh", *common, "--keep-checkpoint"))
+    real = torch.load(ckdir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert real["iteration"] == 20
+    # the attacker's best effort: this very fit's checkpoint (the right fingerprint) with a payload added
+    torch.save({**real, "observers": {**real["observers"], "payload": RunsCode(marker)}}, ckdir / "checkpoint.pt")
+
+    err = fit(*fit_args(img, mask, tmp_path / "out", *common))
+    assert not marker.exists(), "loading the checkpoint ran the code planted in it"
+    said = [line for line in err.splitlines() if "checkpoint" in line]
+    assert len(said) == 1 and re.fullmatch(
+        rf"\[dip\] ignoring unreadable checkpoint {re.escape(str(ckdir / 'checkpoint.pt'))} \(it holds a Python "
+        r"object \(\S*exec\) besides tensors and plain data; refused: loading it could run code\); starting from "
+        r"iteration 0", said[0]), err
+    assert metrics(tmp_path / "out")["resumed_from"] is None  # a fresh start: the same numbers as a fresh fit
+    for name in ("output.png", "output_ema.png", "curve.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("content", ["code", "garbage", "truncated"])
+def test_an_unreadable_checkpoint_is_one_warning_line_and_none(tmp_path, caplog, content):
+    from dip.engine.checkpoint import Checkpoint
+
+    ck, marker = Checkpoint(tmp_path / "ck", "f" * 64), tmp_path / "PWNED"
+    ck.save(10, {"z": torch.zeros(2), "curve": [{"iteration": 0, "loss": 1.0}], "best": (-math.inf, -1)})
+    assert ck.load()["iteration"] == 10  # what save writes loads as plain data
+    if content == "code":
+        torch.save({"fingerprint": ck.fingerprint, "iteration": 10, "z": RunsCode(marker)}, ck.path)
+    elif content == "garbage":
+        ck.path.write_bytes(b"\x80\x02not a checkpoint")
+    else:
+        ck.path.write_bytes(ck.path.read_bytes()[:200])
+    with caplog.at_level(logging.WARNING, logger="dip.engine.checkpoint"):
+        assert ck.load() is None
+    assert not marker.exists()
+    assert len(caplog.records) == 1 and "\n" not in caplog.text.strip(), caplog.text
+    assert caplog.records[0].getMessage().startswith(f"ignoring unreadable checkpoint {ck.path} (")
+    assert "weights_only" not in caplog.text  # never the advice to load it with full pickle

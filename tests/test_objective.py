@@ -44,7 +44,7 @@ def test_the_estimate_is_net_of_z_without_the_perturbation(tmp_path, img, mask):
     noisy = ["--reg-noise-std", "5.0", "--eval-every", "10"]
     a = fit(img, mask, tmp_path / "a", "--iterations", "20", *noisy)
     fit(img, mask, tmp_path / "b", "--iterations", "21", *noisy, "--checkpoint-every", "20", "--keep-checkpoint")
-    ck = torch.load(tmp_path / "b.ckpt" / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(tmp_path / "b.ckpt" / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ck["iteration"] == 20
     p = a["params"]
     net = SkipNet(SkipConfig(p["input_depth"], 1, p["n_down"], p["n_up"], p["n_skip"], p["k_down"], p["k_up"],

@@ -3,11 +3,18 @@
 A checkpoint is resumed only when its fingerprint (:func:`dip.engine.request.fingerprint`: parameters, seed, inputs,
 precision, device, threads, version) equals the current fit's; any other one is ignored with a warning and
 overwritten. It is written atomically (:class:`dip.data.atomic.AtomicPath`), so a kill during a save keeps the previous one.
+
+A checkpoint is data, never code: it holds only tensors, numbers, strings, lists, tuples and dicts (generator
+states are byte tensors), so it is read with ``torch.load(weights_only=True)`` and nothing needs allowlisting.
+A file that would need pickle's code paths (an object whose unpickling runs a function) is refused like any
+unreadable one: one warning line, and the fit starts from iteration 0 (docs/reliability.md, "What a hostile
+file can and cannot do").
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -45,9 +52,9 @@ class Checkpoint:
             return None
         warn = (lambda *a: None) if quiet else log.warning
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
-        except Exception as e:  # a damaged checkpoint is not worth dying for: start over, loudly
-            warn("ignoring unreadable checkpoint %s (%s); starting from iteration 0", self.path, e)
+            state = torch.load(self.path, map_location="cpu", weights_only=True)  # RNG states stay on the CPU
+        except Exception as e:  # a damaged or hostile checkpoint is not worth dying for: start over, loudly
+            warn("ignoring unreadable checkpoint %s (%s); starting from iteration 0", self.path, _refusal(e))
             return None
         if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
             warn("ignoring checkpoint %s: it was made with other arguments or inputs; starting from "
@@ -57,6 +64,18 @@ class Checkpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _refusal(e: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line. Its own message runs over several lines and advises
+    ``weights_only=False``, which is what must never be done with a file of unknown origin."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split())  # without the terminal bold codes
+    if m := re.search(r"Unsupported global: GLOBAL (\S+)", text):
+        return (f"it holds a Python object ({m.group(1)}) besides tensors and plain data; refused: loading it "
+                "could run code")
+    if m := re.search(r"WeightsUnpickler error: (.+?)(?: Check the documentation|$)", text):
+        return f"not a checkpoint of plain data: {m.group(1).rstrip('. ')}"
+    return text or type(e).__name__
 
 
 def _write_failure(folder: Path, e: Exception) -> str:
