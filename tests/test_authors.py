@@ -199,6 +199,71 @@ def test_backtracking_restores_parameters_only_and_adam_still_steps():
     assert not all(torch.equal(p, k) for p, k in zip(net.parameters(), kept))
 
 
+def test_a_real_authors_fit_forced_to_backtrack_restores_parameters_and_adam_goes_on(tmp_path, code, img, mask,
+                                                                                     monkeypatch):
+    # A tiny AuthorsFit (their network, our loop) whose check at iteration DROP sees the masked PSNR of the
+    # perturbed output fall 1 dB more than their threshold: the parameters go back to the snapshot of the last
+    # accepted check, while Adam's step count and moments go on from where they were (restoration.ipynb's
+    # closure restores parameters only), and Adam then steps from the snapshot with the refused state's gradients.
+    import copy
+
+    import dip.engine.authors
+    from dip.data.presets import resolve
+    from dip.engine.authors import AuthorsFit
+    from dip.engine.request import FitRequest
+
+    tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 12, "eval_every": 2,
+            "lr": 0.01}
+    fit = AuthorsFit(FitRequest(image=img, mask=mask, gt=img, out=tmp_path / "out", preset="table1",
+                                params=resolve("table1", tiny), threads=1, engine="authors", authors_code=code,
+                                manifest=MANIFEST), progress=False)
+    rule, opt, params = fit.guard, fit.optimizer, list(fit.net.parameters())
+    DROP, now = 6, {"it": -1}
+    measured = dip.engine.authors.psnr_known
+
+    def collapsing(observed, estimate, known):
+        value = measured(observed, estimate, known)
+        return rule.last_psnr - rule.backtrack_db - 1.0 if now["it"] == DROP else value
+
+    monkeypatch.setattr(dip.engine.authors, "psnr_known", collapsing)
+    at_update, update = {}, fit.step.update
+
+    def watched_update():  # Adam's step of iteration DROP: what it starts from
+        if now["it"] == DROP:
+            at_update.update(params=[p.detach().clone() for p in params], grads=[p.grad.clone() for p in params],
+                             adam=copy.deepcopy(opt.state_dict()))
+        update()
+
+    fit.step.update = watched_update
+    for it in range(tiny["iterations"]):
+        if it == DROP:
+            snapshot, snapshot_at = [t.clone() for t in rule.last], rule.good_iteration
+            refused, adam_before = [p.detach().clone() for p in params], copy.deepcopy(opt.state_dict())
+        now["it"] = it
+        fit.iterate(it)
+        if it == DROP:
+            after = [p.detach().clone() for p in params]
+    fit.close()
+
+    assert rule.backtracks == 1 and snapshot_at == DROP - 2 and rule.good_iteration == tiny["iterations"] - 1
+    assert not all(torch.equal(r, s) for r, s in zip(refused, snapshot))  # the refused state was another one
+    assert all(torch.equal(p, s) for p, s in zip(at_update["params"], snapshot))  # parameters: back to the snapshot
+    steps = [st["step"].item() for st in at_update["adam"]["state"].values()]
+    assert steps == [DROP] * len(params)  # Adam's step count goes on (the snapshot's was DROP - 2)
+    for i, st in adam_before["state"].items():  # and its moments are those of the refused state, untouched
+        for k in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(at_update["adam"]["state"][i][k], st[k]), (i, k)
+    # the step itself: torch's Adam from the snapshot, with the moments kept and the refused state's gradients
+    replay = [s.clone().requires_grad_() for s in snapshot]
+    adam = torch.optim.Adam(replay, lr=tiny["lr"])
+    adam.load_state_dict(adam_before)
+    for r, g in zip(replay, at_update["grads"]):
+        r.grad = g.clone()
+    adam.step()
+    assert all(torch.equal(a, r.detach()) for a, r in zip(after, replay))
+    assert opt.state_dict()["state"][0]["step"].item() == tiny["iterations"]  # every iteration stepped
+
+
 def test_the_inpainting_notebook_never_backtracks():
     rule = NotebookBacktrack(backtrack_db=5.0, enabled=False)
     net = torch.nn.Linear(2, 2)

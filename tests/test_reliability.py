@@ -13,8 +13,10 @@ import hashlib
 import http.server
 import os
 import re
+import struct
 import subprocess
 import threading
+import zlib
 from pathlib import Path
 
 import jsonschema
@@ -77,6 +79,10 @@ def _bad_inputs(tmp: Path) -> None:
     make_image(tmp / "gt_40.png", (40, 40))
     (tmp / "afile").write_text("a file where a directory should be\n")
     (tmp / "evil_presets.yaml").write_text('table1: !!python/object/apply:os.system ["touch PWNED"]\n')
+    bomb = bytearray(png)  # a PNG whose header claims 30000x30000 pixels (a decompression bomb)
+    bomb[16:24] = struct.pack(">II", 30000, 30000)
+    bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
+    (tmp / "bomb.png").write_bytes(bytes(bomb))
 
 
 BAD_INPUT = [  # (id, flags replaced, culprit named in the message)
@@ -99,6 +105,8 @@ BAD_INPUT = [  # (id, flags replaced, culprit named in the message)
     ("negative checkpoint interval", {"checkpoint_every": "-1"}, "--checkpoint-every: must be >= 0"),
     ("presets file with a python tag", {"presets": "evil_presets.yaml"}, "evil_presets.yaml: not a plain YAML"),
     ("a file in the way of --out", {"out": "afile/sub/out"}, "afile/sub: a file is in the way"),
+    ("decompression bomb", {"image": "bomb.png"}, "bomb.png: too large to decode safely (Image size (900000000"),
+    ("decompression bomb as mask", {"mask": "bomb.png"}, "bomb.png: too large to decode safely"),
 ]
 
 

@@ -33,6 +33,51 @@ def test_output_average_equals_the_hand_computation():
     assert torch.allclose(avg.average, torch.full((1, 1, 2, 2), a), atol=1e-7)  # 0.2 -> 0.24 -> 0.316 -> 0.2844
 
 
+def test_output_average_uses_its_weight():
+    # w = 0.7, not the 0.9 above: a weight fixed in the code instead of taken from ema_weight fails here
+    frames = [torch.from_numpy(np.random.default_rng(3).random((1, 1, 4, 4))) for _ in range(6)]
+    avg = OutputAverage(0.7)
+    feed(avg, frames)
+    a = frames[0].numpy()
+    for f in frames[1:]:
+        a = 0.7 * a + 0.3 * f.numpy()
+    assert np.allclose(avg.average.numpy(), a, rtol=0, atol=1e-12)
+
+
+def test_output_ema_png_is_the_average_of_the_training_outputs_with_the_given_weight(tmp_path, img, mask,
+                                                                                      monkeypatch):
+    # A real `dip fit --set ema_weight=0.5`; every training output x_t is recorded where the step makes it,
+    # the average is rebuilt from them by hand, and output_ema.png must be it to within 8-bit rounding.
+    from dip import cli
+    from dip.core.step import EagerStep
+
+    outputs: list[np.ndarray] = []
+    gradients = EagerStep.gradients
+
+    def recorded(self):
+        loss = gradients(self)
+        outputs.append(self.output[0].double().numpy().copy())  # x_t = f(z + sigma*eps_t), padded size
+        return loss
+
+    monkeypatch.setattr(EagerStep, "gradients", recorded)
+    out = tmp_path / "out"
+    assert cli.main(["fit", "--image", str(img), "--mask", str(mask), "--out", str(out), "--preset", "table1",
+                     "--iterations", "30", "--threads", "1", "--no-progress", *map(str, TINY),
+                     "--set", "ema_weight=0.5"]) == 0
+    assert len(outputs) == 30 and json.loads((out / "metrics.json").read_text())["ema_weight"] == 0.5
+
+    def average(w: float) -> np.ndarray:
+        a = outputs[0]
+        for x in outputs[1:]:
+            a = w * a + (1 - w) * x
+        return a[:, :32, :32] * 255.0
+
+    written = np.asarray(Image.open(out / "output_ema.png")).astype(np.float64)[None]
+    assert np.abs(written - average(0.5)).max() <= 0.5 + 1e-3  # PNG quantisation (float32 vs float64 at .5)
+    for other in (0.9, 0.99):  # the check tells weights apart at 8 bits (here by 20 and 61 gray levels)
+        assert np.abs(written - average(other)).max() > 1, other
+
+
 def test_variance_matches_the_recursion_and_the_minimum_is_kept():
     rng = np.random.default_rng(0)
     frames = [torch.from_numpy(rng.random((1, 1, 3, 3))) for _ in range(30)]

@@ -43,6 +43,8 @@ def _open(path: str | os.PathLike) -> Image.Image:
         img.load()  # decodes everything: truncated files fail here, not later
     except UnidentifiedImageError:
         raise DipError(p, "not an image file (cannot identify the format)") from None
+    except Image.DecompressionBombError as e:  # a header claiming a huge size: refused before decoding
+        raise DipError(p, f"too large to decode safely ({e})") from None
     except PermissionError:
         raise DipError(p, "permission denied") from None
     except (OSError, SyntaxError, ValueError) as e:
