@@ -35,13 +35,15 @@ def test_output_average_equals_the_hand_computation():
 
 def test_output_average_uses_its_weight():
     # w = 0.7, not the 0.9 above: a weight fixed in the code instead of taken from ema_weight fails here
-    frames = [torch.from_numpy(np.random.default_rng(3).random((1, 1, 4, 4))) for _ in range(6)]
+    rng = np.random.default_rng(3)
+    frames = [torch.from_numpy(rng.random((1, 1, 4, 4))) for _ in range(6)]
     avg = OutputAverage(0.7)
     feed(avg, frames)
-    a = frames[0].numpy()
+    a, a_09 = frames[0].numpy(), frames[0].numpy()
     for f in frames[1:]:
-        a = 0.7 * a + 0.3 * f.numpy()
+        a, a_09 = 0.7 * a + 0.3 * f.numpy(), 0.9 * a_09 + 0.1 * f.numpy()
     assert np.allclose(avg.average.numpy(), a, rtol=0, atol=1e-12)
+    assert np.abs(a - a_09).max() > 0.01  # the frames differ enough for the weight to show
 
 
 def test_output_ema_png_is_the_average_of_the_training_outputs_with_the_given_weight(tmp_path, img, mask,
