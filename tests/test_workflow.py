@@ -52,7 +52,7 @@ def test_no_conda_directive_is_left():
 def test_default_profile_is_picked_up_without_profile_flag():
     r = snakemake("-n", "--forceall", "--config", "profile=ci")
     assert r.returncode == 0, r.stderr
-    assert "Using workflow specific profile workflow/profiles/default" in r.stderr
+    assert "Using workflow specific profile profiles/default" in r.stderr  # the link to workflow/profiles
     settings = yaml.safe_load((ROOT / "workflow/profiles/default/config.yaml").read_text())
     assert settings["cores"] == "all" and settings["rerun-incomplete"] and settings["printshellcmds"]
     assert settings["retries"] >= 1 and settings["show-failed-logs"]
@@ -121,7 +121,7 @@ def _config_copy(tmp_path: Path, edit) -> Path:
     """A copy of the project (symlinked code) with an edited config, for error tests."""
     work = tmp_path / "proj"
     work.mkdir()
-    for name in ("workflow", "src"):
+    for name in ("Snakefile", "profiles", "workflow", "src"):
         (work / name).symlink_to(ROOT / name)
     (work / "config").mkdir()
     for f in (ROOT / "config").iterdir():

@@ -77,7 +77,7 @@ def subset_config(images: dict[str, list[str]], iterations: int | None = None, c
 def linked_copy(work: Path, cfg: dict) -> Path:
     """A working copy for Snakemake: code symlinked to this checkout, its own config/, data/ and results/."""
     work.mkdir(parents=True)
-    for name in ("workflow", "src"):
+    for name in ("Snakefile", "profiles", "workflow", "src"):
         (work / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "config", work / "config")
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
