@@ -21,7 +21,7 @@ from dip.averaging import OutputAverage
 from dip.curve import Curve
 from dip.errors import DipError
 from dip.io import to_uint8, write_png
-from dip.metrics import psnr, psnr_known, ssim
+from dip.metrics import psnr, psnr_known, psnr_missing, ssim
 from dip.request import FitRequest, Inputs
 from dip.stopping import VarianceStop
 
@@ -65,7 +65,7 @@ def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_second
     es_iter, _ = fit.stopping.result()
     m: dict[str, Any] = {
         "psnr": None, "ssim": None, "psnr_best": None, "psnr_best_iter": None, "psnr_shown": None,
-        "psnr_ema": None, "psnr_es": None, "es_iter": es_iter if es_iter >= 0 else None,
+        "psnr_missing": None, "psnr_ema": None, "psnr_es": None, "es_iter": es_iter if es_iter >= 0 else None,
         "es_fired_at": fit.stopping.fired(), "stopped_at": fit.stopped_at,
         "psnr_masked": psnr_known(as_chw(to_uint8(inputs.image)), final, inputs.known),
     }
@@ -73,7 +73,8 @@ def fit_metrics(fit: "Fit", images: dict[str, np.ndarray], ran: int, loop_second
         gt = as_chw(to_uint8(inputs.gt))
         score = {name: psnr(gt, as_chw(to_uint8(a))) for name, a in images.items()}
         best, best_iter = max(fit.curve.best, (score["output.png"], fit.output_iteration))
-        m.update(psnr=score["output.png"], ssim=ssim(gt, final), psnr_best=best, psnr_best_iter=best_iter,
+        m.update(psnr=score["output.png"], ssim=ssim(gt, final), psnr_missing=psnr_missing(gt, final, inputs.known),
+                 psnr_best=best, psnr_best_iter=best_iter,
                  psnr_ema=score.get("output_ema.png"), psnr_es=score.get("output_es.png"),
                  psnr_shown=score.get("output_shown.png"))
     c, h, w = inputs.image.shape

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dip import classical_table
 from dip.records import FIG7_TASK, PAPER_PROFILE, TABLE1_TASK, profile_of
 
 TOLERANCE_EPS = 1e-9  # a difference equal to the tolerance passes despite float rounding
@@ -140,7 +141,15 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         "Early stop [iteration]": [c + i for c, i in zip(with_gap("psnr_es", pm("psnr_es")), es_iter)],
         "Oracle (diagnostic)": pm("psnr_best_oracle"),
     })
-    align = ("left", "right", "right", "right", "right", "left", "right", "right", "right", "right")
+    if "papyan_psnr" in table.columns:  # the paper's baseline row and the classical fill (dip.classical_table)
+        show = show.rename(columns={"Paper PSNR (dB)": "Paper DIP (dB)"})
+        extra = classical_table.markdown_columns(table)
+        for at, columns in ((2, extra["paper"]), (7, extra["ours"])):
+            for j, (title, cells) in enumerate(columns.items()):
+                show.insert(at + j, title, cells)
+        lines[-1:-1] = classical_table.markdown_lines(table)
+    align = ["right"] * len(show.columns)
+    align[0] = align[list(show.columns).index("Verdict")] = "left"
     return "\n".join(lines) + "\n" + show.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
