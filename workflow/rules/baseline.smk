@@ -3,19 +3,6 @@
 # a CPU, no GPU in any profile; the report refuses a baseline whose mask is not its fit's (docs/baselines.md).
 
 
-def baseline_dir(task, image, seed):
-    return f"{OUT}/baselines/{task}/{image}/seed{seed}"
-
-
-def baseline_files(name):
-    return [f"{baseline_dir(t, i, s)}/{name}" for t, i, s in all_fits()]
-
-
-def baseline_resources():
-    """Small: one core, the fit's memory at most 2 GB (a 512x512 RGB fill needs well under 1 GB), 10 minutes."""
-    return {"mem_mb": min(int(PROF["resources"]["mem_mb"]), 2000), "runtime": 10}
-
-
 rule baseline:
     input:
         unpack(fit_inputs),
