@@ -134,13 +134,15 @@ def test_table1_shows_papyan_the_classical_fill_and_dip_minus_classical_over_see
     t = table(out)
     assert list(t.columns[:3]) == ["paper_psnr", "papyan_psnr", "psnr_mean"]
     b = t.loc["barbara"]
-    assert (b["papyan_psnr"], b["classical_psnr_mean"], b["classical_n"]) == pytest.approx((PAPYAN_BARBARA, PAPER["barbara"] - 4, 3))
+    assert (b["papyan_psnr"], b["classical_psnr_mean"], b["classical_n"]) == pytest.approx(
+        (PAPYAN_BARBARA, PAPER["barbara"] - 4, 3))
     ours, fill = [PAPER["barbara"] + d for d in (-1, 0, 1)], [PAPER["barbara"] - 4 + d / 2 for d in (-1, 0, 1)]
     ci = scipy_stats.ttest_ind(ours, fill, equal_var=False).confidence_interval(0.95)
     assert (b["dip_minus_classical"], b["dip_minus_classical_ci_low"], b["dip_minus_classical_ci_high"]) == (
         pytest.approx((4.0, ci.low, ci.high), abs=1e-4))  # table1.csv: 4 decimals
     assert b["dip_minus_classical_verdict"] == "higher"
-    assert (b["psnr_missing_mean"], b["classical_psnr_missing_mean"]) == pytest.approx((PAPER["barbara"] - 2, PAPER["barbara"] - 7))
+    assert (b["psnr_missing_mean"], b["classical_psnr_missing_mean"]) == pytest.approx(
+        (PAPER["barbara"] - 2, PAPER["barbara"] - 7))
     assert b["dip_minus_classical_missing"] == pytest.approx(5.0) and b["classical_method"] == "biharmonic"
     # the Average row: the mean of the 11 per-image deltas (ten of 2 dB, one of 4) with a t interval over them
     deltas = [4.0] + [2.0] * 10
@@ -235,7 +237,8 @@ def test_figure7_puts_the_classical_fill_beside_ours(tmp_path, capsys):
     assert four[0] > Image.open(out).size[0] * 1.25
     row = figure7.add_classical(figure7.load_row(barbara, sources["barbara"], "quick", 32.22), barbara, bb, "quick")
     assert row.label == "PSNR 31.00 dB\nmissing pixels 29.00 dB\n(paper 32.22 dB)"
-    assert (row.classical_title, row.classical_label) == ("Classical fill (biharmonic)", "PSNR 28.00 dB\nmissing pixels 25.00 dB")
+    assert row.classical_title == "Classical fill (biharmonic)"
+    assert row.classical_label == "PSNR 28.00 dB\nmissing pixels 25.00 dB"
     m = json.loads((bb / "metrics.json").read_text())
     m["mask_sha256"] = "another"
     (bb / "metrics.json").write_text(json.dumps(m))

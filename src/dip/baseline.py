@@ -73,7 +73,8 @@ def run_baseline(req: FitRequest, method: str = "biharmonic", seed: int | None =
     check_out_dir(req.out)
     inputs = load_inputs(req)
     if inputs.known.all():
-        raise DipError(req.mask, "has no missing pixel" + (" inside the crop" if req.crop else "") + ": nothing to fill")
+        where = " inside the crop" if req.crop else ""
+        raise DipError(req.mask, f"has no missing pixel{where}: nothing to fill")
     start = time.perf_counter()
     filled = fill(inputs.observed, inputs.known, method)
     seconds = time.perf_counter() - start
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="dip baseline", description="The classical fill (no learning, no GPU) of the "
                                 "missing pixels of IMAGE x MASK, scored against IMAGE like a `dip fit` of the same "
                                 "inputs: output.png and metrics.json in --out.")
-    p.add_argument("--image", type=Path, required=True, help="the clean image (ground truth); the fill sees IMAGE x MASK")
+    p.add_argument("--image", type=Path, required=True,
+                   help="the clean image (ground truth); the fill sees IMAGE x MASK")
     p.add_argument("--mask", type=Path, required=True, help="255/1 = known, 0 = missing (the fit's mask)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--method", default="biharmonic", choices=METHODS, help="the fill (default: %(default)s)")

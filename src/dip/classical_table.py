@@ -182,6 +182,19 @@ def markdown_columns(table: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
     }
 
 
+def markdown(show: pd.DataFrame, lines: list[str], table: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """table1.md's columns, header lines and column alignment, with the Papyan et al. column beside the paper's
+    DIP and the classical fill after the verdict when ``table`` has them (:func:`add_classical`)."""
+    if "papyan_psnr" in table.columns:
+        show = show.rename(columns={"Paper PSNR (dB)": "Paper DIP (dB)"})
+        extra = markdown_columns(table)
+        for at, columns in ((2, extra["paper"]), (7, extra["ours"])):
+            for j, (title, cells) in enumerate(columns.items()):
+                show.insert(at + j, title, cells)
+        lines = [*lines[:-1], *markdown_lines(table), lines[-1]]
+    return show, lines, ["left" if c in ("Image", "Verdict") else "right" for c in show.columns]
+
+
 def markdown_lines(table: pd.DataFrame) -> list[str]:
     """The bullet points of table1.md's header that say what the new columns are."""
     avg = table[table["image"] == "Average"].iloc[0]
@@ -189,6 +202,8 @@ def markdown_lines(table: pd.DataFrame) -> list[str]:
     fill = (f"**Classical fill**: `dip baseline` ({method}, scikit-image; no learning, no GPU) on exactly the fit's "
             "image, mask and crop, one per seed (docs/baselines.md)" if method else
             "**Classical fill**: none given (`dip report --baselines`), so its columns are empty")
+    ours = _fmt(avg["psnr_missing_mean"]) + " dB" if not math.isnan(avg["psnr_missing_mean"]) else (
+        "— (fits recorded before `psnr_missing` existed; docs/baselines.md derives it from psnr and psnr_masked)")
     return [
         "- **Paper Papyan et al.**: the paper's own baseline row (convolutional sparse coding), copied from its "
         "Table 1; on the paper's masks, not ours: shown, never compared.",
@@ -196,7 +211,7 @@ def markdown_lines(table: pd.DataFrame) -> list[str]:
         "(never seed by seed); in the Average row the mean of the per-image differences with a t interval over "
         "the images (images as the unit).",
         "- On the missing pixels alone (the whole-image PSNR also counts the known half, which the fill keeps "
-        f"exactly): ours {_fmt(avg['psnr_missing_mean'])} dB, classical {_fmt(avg['classical_psnr_missing_mean'])} "
+        f"exactly): ours {ours}, classical {_fmt(avg['classical_psnr_missing_mean'])} "
         f"dB on average; DIP − classical {_delta_cell(avg, 'dip_minus_classical_missing')} (per image in "
         "table1.csv).",
     ]

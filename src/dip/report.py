@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{fmt(s['table1_mean_psnr'])} dB over {len(s['table1'])} images (paper on the same images "
           f"{fmt(s['table1_paper_mean_psnr'])}){delta}")
     if baselines is not None:
+        low, high = (fmt(s[f"table1_dip_minus_classical_ci_{k}"], "+.2f") for k in ("low", "high"))
         print(f"{args.out}/table1.md: {len(baselines)} classical fills; mean Δ DIP − classical "
-              f"{fmt(s['table1_dip_minus_classical'], '+.2f')} dB [{fmt(s['table1_dip_minus_classical_ci_low'], '+.2f')}, "
-              f"{fmt(s['table1_dip_minus_classical_ci_high'], '+.2f')}] over the images")
+              f"{fmt(s['table1_dip_minus_classical'], '+.2f')} dB [{low}, {high}] over the images")
     if reference is not None:
         print(f"{args.out}/parity.csv: {len(reference)} reference fits; mean Δ ours − authors f(z) "
               f"{fmt(s['parity_mean_delta_vs_authors'], '+.2f')} dB [{fmt(s['parity_ci_low'], '+.2f')}, "

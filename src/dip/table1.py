@@ -141,15 +141,7 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         "Early stop [iteration]": [c + i for c, i in zip(with_gap("psnr_es", pm("psnr_es")), es_iter)],
         "Oracle (diagnostic)": pm("psnr_best_oracle"),
     })
-    if "papyan_psnr" in table.columns:  # the paper's baseline row and the classical fill (dip.classical_table)
-        show = show.rename(columns={"Paper PSNR (dB)": "Paper DIP (dB)"})
-        extra = classical_table.markdown_columns(table)
-        for at, columns in ((2, extra["paper"]), (7, extra["ours"])):
-            for j, (title, cells) in enumerate(columns.items()):
-                show.insert(at + j, title, cells)
-        lines[-1:-1] = classical_table.markdown_lines(table)
-    align = ["right"] * len(show.columns)
-    align[0] = align[list(show.columns).index("Verdict")] = "left"
+    show, lines, align = classical_table.markdown(show, lines, table)  # + the paper's baseline row, the fill
     return "\n".join(lines) + "\n" + show.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
