@@ -32,8 +32,9 @@ from dip.classical import METHODS, fill
 from dip.errors import DipError
 from dip.io import to_uint8, write_png
 from dip.metrics import psnr, psnr_missing, ssim
-from dip.outputs import as_chw, check_out_dir
 from dip.request import FitRequest, Inputs, load_inputs
+
+# No torch here (dip.outputs imports it): a baseline job starts in a second and needs well under 1 GB.
 
 ENGINE = "classical"  # metrics.json's engine: `dip report --fits` refuses these folders, --baselines takes only them
 
@@ -47,6 +48,19 @@ def request(image: Path, mask: Path | None, out: Path, crop: int | None = None,
         raise DipError("--crop-at", "needs --crop")
     return FitRequest(image=image, mask=mask, gt=image, out=out, preset=ENGINE, params={}, crop=crop,
                       crop_at=crop_at, tags=dict(tags or {}))
+
+
+def as_chw(u8: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 -> (C, H, W) float64 in [0, 1] (as dip.outputs.as_chw, which fits score with)."""
+    a = u8.astype(np.float64) / 255.0
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output path that is a file, before any work."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DipError(out, "output path exists and is not a directory")
 
 
 def baseline_metrics(inputs: Inputs, output: np.ndarray, method: str, seconds: float, seed: int | None,

