@@ -39,6 +39,7 @@ except WorkflowError as e:  # one line naming the key, instead of the whole sche
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/baseline.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,7 +1,9 @@
 """The tables committed in the README and docs are what the documented commands make from the committed records.
 
 - docs/paper-gpu-run/table1.md and the README's paper table: `dip report --profile paper --fits
-  docs/paper-gpu-run/*/seed*` on the GPU records (each fit's metrics.json and curve.csv).
+  docs/paper-gpu-run/*/seed* --baselines docs/paper-gpu-run/baselines/*/*/seed*` on the GPU records (each fit's
+  metrics.json and curve.csv) and the classical fill beside each (its metrics.json, made on a CPU from the same
+  masks by benchmarks/classical_study.py).
 - The README's quick table: the one in docs/reference-quick-run/table1.md, the report of that study.
 """
 
@@ -23,8 +25,10 @@ def table_after(text: str, heading: str) -> str:
 def test_paper_table_is_the_report_of_the_gpu_records(tmp_path):
     fits = sorted((ROOT / "docs" / "paper-gpu-run").glob("*/seed*"))
     assert len(fits) >= 10 and all((f / "metrics.json").is_file() and (f / "curve.csv").is_file() for f in fits)
+    baselines = sorted((ROOT / "docs" / "paper-gpu-run" / "baselines").glob("*/*/seed*"))
+    assert len(baselines) == len(fits) and all((b / "metrics.json").is_file() for b in baselines)
     r = dip("report", "--config", ROOT / "config" / "config.yaml", "--profile", "paper", "--fits", *fits,
-            "--out", tmp_path)
+            "--baselines", *baselines, "--out", tmp_path)
     assert r.returncode == 0, r.stderr
     made = (tmp_path / "table1.md").read_text()
     assert made == (ROOT / "docs" / "paper-gpu-run" / "table1.md").read_text()

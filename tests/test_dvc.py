@@ -96,6 +96,7 @@ def test_exp_run_switches_profile_and_push_pull_round_trips(project: Path, tmp_p
     assert (results / "table1.md").exists() and not (project / "results" / "quick").exists()
     assert json.loads((results / "summary.json").read_text())["profile"] == "ci"
     assert set(pd.read_csv(results / "metrics.csv")["profile"]) == {"ci"}
+    assert len(list((results / "baselines").glob("*/*/seed*/metrics.json"))) == 6  # a classical fill beside each fit
 
     shown = run(["dvc", "metrics", "show"], project).stdout
     assert "results/ci/summary.json" in shown and "table1_mean_psnr" in shown
@@ -114,9 +115,10 @@ def test_exp_run_switches_profile_and_push_pull_round_trips(project: Path, tmp_p
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     assert not (clone / "data" / "raw").exists()
     run(["dvc", "pull"], clone)
-    for sub in ("data/raw", "results/ci/fits", "results/ci/masks"):
+    for sub in ("data/raw", "results/ci/fits", "results/ci/masks", "results/ci/baselines"):
         assert tree_hashes(clone / sub) == tree_hashes(project / sub), sub
-    for name in ("metrics.csv", "table1.md", "table1.csv", "figure7.png", "figure7.pdf", "curves.png"):
+    for name in ("metrics.csv", "table1.md", "table1.csv", "figure7.png", "figure7.pdf", "curves.png",
+                 "classical_metrics.csv"):
         assert (clone / "results/ci" / name).read_bytes() == (results / name).read_bytes(), name
     status = run(["dvc", "status"], clone).stdout
     assert "up to date" in status.lower() or status.strip() == "", status

@@ -110,7 +110,7 @@ def test_mean_and_std_over_two_seeds(tmp_path):
     assert b["n_seeds"] == 2
     assert b["delta_db"] == pytest.approx(31.0 - 32.22)
     assert b["psnr_best_oracle_mean"] == pytest.approx(31.25)
-    assert md_row(out, "barbara")[:6] == ["barbara", "32.22", "31.00 ± 1.41", "2", "-1.22", "off by -1.22 dB"]
+    assert md_row(out, "barbara")[:7] == ["barbara", "32.22", "28.14", "31.00 ± 1.41", "2", "-1.22", "off by -1.22 dB"]
 
 
 def test_paper_profile_verdicts_and_average(tmp_path):
@@ -128,8 +128,8 @@ def test_paper_profile_verdicts_and_average(tmp_path):
     md = (out / "table1.md").read_text()
     assert "NOT comparable" not in md
     assert "final iterate" in md and "oracle" in md and "fp32 on cpu" in md and "Seeds: 0, 1" in md
-    assert md_row(out, "boat")[4:6] == ["-2.00", "off by -2.00 dB"]
-    assert md_row(out, "Average")[1:6] == ["33.48", "33.44 (-0.25)", "—", "-0.05", "match"]
+    assert md_row(out, "boat")[5:7] == ["-2.00", "off by -2.00 dB"]
+    assert md_row(out, "Average")[1:7] == ["33.48", "31.19", "33.44 (-0.25)", "—", "-0.05", "match"]
 
 
 def test_reduced_profile_is_marked_not_comparable(tmp_path):
@@ -141,7 +141,7 @@ def test_reduced_profile_is_marked_not_comparable(tmp_path):
     sentence = md.split("\n\n")[1]  # first paragraph under the title
     assert "reduced profile `quick`" in sentence and "NOT comparable with the paper" in sentence
     assert CFG["profiles"]["quick"]["description"] in sentence  # names what was reduced
-    assert md_row(out, "Average")[4:6] == ["—", "not comparable (profile quick)"]
+    assert md_row(out, "Average")[5:7] == ["—", "not comparable (profile quick)"]
     assert "\n\n| Image " in md  # the table is its own Markdown block
 
 
@@ -158,15 +158,15 @@ def test_final_ema_early_stop_and_oracle_side_by_side(tmp_path):
     assert (avg["psnr_gap_to_oracle"], avg["psnr_ema_gap_to_oracle"], avg["psnr_es_gap_to_oracle"]) == pytest.approx(
         (-0.25, -0.75, -0.5))
     row = md_row(tmp_path / "results" / "quick", "barbara")
-    assert row[7:10] == ["30.50 ± 1.41", "30.75 ± 1.41 [12]", "31.25 ± 1.41"]
-    assert md_row(tmp_path / "results" / "quick", "Average")[7:9] == ["30.50 (-0.75)", "30.75 (-0.50) [12]"]
+    assert row[10:13] == ["30.50 ± 1.41", "30.75 ± 1.41 [12]", "31.25 ± 1.41"]
+    assert md_row(tmp_path / "results" / "quick", "Average")[10:12] == ["30.50 (-0.75)", "30.75 (-0.50) [12]"]
 
 
 def test_fits_recorded_before_ema_and_early_stopping_still_report(tmp_path):
     fits = [make_fit(tmp_path, "table1", "house", 0, 37.0, "paper", observers=False)]
     t = table(run_report(tmp_path, "paper", fits))
     assert t.loc["house", "psnr_mean"] == pytest.approx(37.0) and math.isnan(t.loc["house", "psnr_ema_mean"])
-    assert md_row(tmp_path / "results" / "paper", "house")[7:9] == ["—", "—"]
+    assert md_row(tmp_path / "results" / "paper", "house")[10:12] == ["—", "—"]
 
 
 def test_old_and_new_records_mixed_compare_each_outcome_on_the_fits_that_have_it(tmp_path):
@@ -183,8 +183,8 @@ def test_old_and_new_records_mixed_compare_each_outcome_on_the_fits_that_have_it
         (38.0, 38.5, 1, 2))
     assert h["psnr_ema_gap_to_oracle"] == pytest.approx(-0.75) and h["psnr_gap_to_oracle"] == pytest.approx(-0.25)
     assert t.loc["Average", "psnr_ema_n"] == 1 and t.loc["Average", "psnr_ema_gap_to_oracle"] == pytest.approx(-0.75)
-    assert md_row(out, "house")[7:9] == ["38.50 (1 of 2 seeds)", "38.75 (1 of 2 seeds) [13]"]
-    assert md_row(out, "Average")[7] == "38.50 (1 of 2 images) (-0.75)"
+    assert md_row(out, "house")[10:12] == ["38.50 (1 of 2 seeds)", "38.75 (1 of 2 seeds) [13]"]
+    assert md_row(out, "Average")[10] == "38.50 (1 of 2 images) (-0.75)"
 
 
 def test_incomplete_paper_set_averages_over_the_same_images(tmp_path):
@@ -205,7 +205,10 @@ def test_summary_json(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert set(s) == {"profile", "n_fits", "table1_mean_psnr", "table1_paper_mean_psnr", "table1_mean_delta_vs_paper",
                       "table1", "fig7_text_psnr", "total_wall_seconds", "mean_seconds_per_iter",
-                      "table1_mean_psnr_ema", "table1_mean_psnr_es", "table1_mean_psnr_oracle"}
+                      "table1_mean_psnr_ema", "table1_mean_psnr_es", "table1_mean_psnr_oracle",
+                      "table1_mean_classical_psnr", "table1_dip_minus_classical", "table1_dip_minus_classical_ci_low",
+                      "table1_dip_minus_classical_ci_high"}
+    assert s["table1_mean_classical_psnr"] is None  # no --baselines given
     assert s["profile"] == "paper" and s["n_fits"] == 24
     assert s["table1"]["barbara"] == pytest.approx(32.72) and list(s["table1"]) == IMAGES
     assert s["table1_mean_delta_vs_paper"] == pytest.approx(0.5 / 11, abs=1e-3)

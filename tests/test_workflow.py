@@ -28,7 +28,7 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-RULES = ("fetch", "mask", "fit", "reference_fit", "report", "figure7")
+RULES = ("fetch", "mask", "fit", "reference_fit", "baseline", "report", "figure7")
 SOFTWARE_LINT = "Specify a conda environment or container for each rule."
 
 
@@ -45,7 +45,7 @@ def test_lint_reports_nothing_but_the_deliberately_missing_conda_envs():
 
 def test_no_conda_directive_is_left():
     sources = [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
-    assert len(sources) == 5
+    assert len(sources) == 6
     assert not [f.name for f in sources if re.search(r"^\s*conda:", f.read_text(), re.M)]
 
 
@@ -65,7 +65,7 @@ def test_dry_run_plans_one_fit_per_task_image_seed(profile, seeds):
     r = snakemake("-n", "--forceall", "--config", f"profile={profile}")
     assert r.returncode == 0, r.stderr
     counts = job_counts(r.stdout)
-    assert counts["fit"] == 12 * seeds  # 11 table1 images + kate
+    assert counts["fit"] == counts["baseline"] == 12 * seeds  # 11 table1 images + kate; a classical fill beside each
     assert counts["mask"] == 11 * seeds
     assert counts["report"] == counts["figure7"] == counts["fetch"] == 1
     assert f"results/{profile}/fits/fig7_text/kate/seed0/metrics.json" in r.stdout

@@ -1,4 +1,4 @@
-"""The `dip` command: fit, inpaint, mask (here) and fetch, report, compare, figure7, describe (their modules)."""
+"""The `dip` command: fit, inpaint, mask (here) and fetch, report, compare, figure7, baseline, describe (their modules)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "report": ("dip.report.aggregate", "main", "aggregate fits into metrics.csv, Table 1, curves and summary.json"),
     "compare": ("dip.report.gate", "main", "compare a metrics.csv with a baseline (CI regression gate)"),
     "figure7": ("dip.report.figure7", "main", "draw the Figure 7 montage"),
+    "baseline": ("dip.engine.baseline", "main", "the classical (biharmonic) fill of a fit's inputs, scored like the fit"),
     "describe": ("dip.describe", "main", "print a preset's network, its shapes and parameter count"),
 }
 

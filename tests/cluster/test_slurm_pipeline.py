@@ -3,8 +3,8 @@ work done locally, at the same time, on this machine, by the same code:
 
 - test_dvc_repro_on_slurm_equals_a_local_run: `dvc exp run -S profile=ci -S snakemake_profile=<slurm>
   -S reference=true` in a git copy of the project with a three-fit subset of the ci profile, the authors' code
-  beside ours. Every fit, ours and the reference's, is its own SLURM job (sacct:
-  COMPLETED), the local rules stay local, `dvc metrics show` reads the result, and the numbers are exactly
+  beside ours. Every fit, ours and the reference's, and the classical fill beside each of ours (rule baseline)
+  is its own SLURM job (sacct: COMPLETED), the local rules stay local, `dvc metrics show` reads the result, and the numbers are exactly
   those of the same subset run with the local profile (metrics.csv but for its timing columns,
   summary.json, every output.png byte for byte). The regression gate passes too.
 - test_fit_killed_at_time_limit_is_retried_and_resumes: one longer fit whose job slurmctld kills at its time
@@ -188,7 +188,7 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
     print(f"dvc exp run on SLURM: {time.monotonic() - t0:.0f}s")
     finish(reference, "the local reference run", slurm_cluster)
 
-    # DVC ran the reproduce stage with the SLURM profile, and that stage sent exactly the fits to SLURM
+    # DVC ran the reproduce stage with the SLURM profile, and that stage sent exactly the fits and baselines to SLURM
     params = yaml.safe_load((proj / "params.yaml").read_text())
     assert params == {"profile": "ci", "snakemake_profile": "slurm-test-profile", "reference": True}, params
     lock = yaml.safe_load((proj / "dvc.lock").read_text())
@@ -198,7 +198,7 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
     jobs = submitted(log)
     records = slurm_cluster.sacct(jobs)
     expected = sorted(f"{t}_{i}_0" for t, ims in SUBSET.items() for i in ims)
-    want = sorted((rule, w) for rule in ("rule_fit", "rule_reference_fit") for w in expected)
+    want = sorted((rule, w) for rule in ("rule_fit", "rule_reference_fit", "rule_baseline") for w in expected)
     assert sorted(fit_of(r) for r in records) == want, f"{records}\n{log[-4000:]}"
     assert [r["state"] for r in records] == ["COMPLETED"] * len(want), records
 
@@ -227,6 +227,8 @@ def test_dvc_repro_on_slurm_equals_a_local_run(slurm_cluster: SlurmCluster, tmp_
         for fit in (Path("fits", task, image, f"seed{seed}"), Path("reference", task, image, f"seed{seed}")):
             for name in ("output.png", "curve.csv"):
                 assert (slurm_res / fit / name).read_bytes() == (local_res / fit / name).read_bytes(), fit / name
+        fill = Path("baselines", task, image, f"seed{seed}", "output.png")
+        assert (slurm_res / fill).read_bytes() == (local_res / fill).read_bytes(), fill
     # the comparison with the authors' code: one f(z) and one shown row per fit (one seed: too few for a verdict)
     parity = (slurm_res / "parity.csv").read_text()
     assert parity == (local_res / "parity.csv").read_text()

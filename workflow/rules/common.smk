@@ -122,6 +122,20 @@ def reference_files(name):
     return [f"{REF}/{t}/{i}/seed{s}/{name}" for t, i, s in all_fits()] if REFERENCE else []
 
 
+# The classical fill beside each fit (workflow/rules/baseline.smk)
+def baseline_dir(task, image, seed):
+    return f"{OUT}/baselines/{task}/{image}/seed{seed}"
+
+
+def baseline_files(name):
+    return [f"{baseline_dir(t, i, s)}/{name}" for t, i, s in all_fits()]
+
+
+def baseline_resources():
+    """Small: one core, the fit's memory but at most 2 GB (a 512x512 fill peaked at 0.27 GB here), 10 minutes."""
+    return {"mem_mb": min(int(PROF["resources"]["mem_mb"]), 2000), "runtime": 10}
+
+
 def reference_inputs(wc):
     """A reference fit's inputs: the fit's, and the authors' code it imports."""
     code = [f"data/raw/{rel}" for rel in expected_files(MANIFEST, [AUTHORS_DATASET])]

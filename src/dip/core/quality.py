@@ -16,6 +16,15 @@ def psnr_known(observed: np.ndarray, estimate: np.ndarray, known: np.ndarray) ->
     return float(peak_signal_noise_ratio(observed[:, known], np.clip(estimate[:, known], 0, 1), data_range=1.0))
 
 
+def psnr_missing(reference: np.ndarray, estimate: np.ndarray, known: np.ndarray) -> float | None:
+    """PSNR in dB over the missing pixels only (``known`` False), against the ground truth: how well they were
+    filled in, without the known half that the whole-image PSNR also counts. None when no pixel is missing."""
+    missing = ~np.asarray(known, dtype=bool)
+    if not missing.any():
+        return None
+    return float(peak_signal_noise_ratio(reference[:, missing], np.clip(estimate[:, missing], 0, 1), data_range=1.0))
+
+
 def ssim(reference: np.ndarray, estimate: np.ndarray) -> float:
     """SSIM (scikit-image defaults: 7x7 window), channels averaged for colour images."""
     est = np.clip(estimate, 0, 1)

@@ -19,7 +19,7 @@ import dip
 from dip.core import compute
 from dip.core.averaging import OutputAverage
 from dip.core.curve import Curve
-from dip.core.quality import psnr, psnr_known, ssim
+from dip.core.quality import psnr, psnr_known, psnr_missing, ssim
 from dip.core.stopping import VarianceStop
 from dip.data.atomic import atomic_directory, write_text
 from dip.data.images import to_uint8, write_png
@@ -82,7 +82,7 @@ def fit_metrics(req: FitRequest, inputs: Inputs, images: dict[str, np.ndarray], 
     final = as_chw(to_uint8(images["output.png"]))
     m: dict[str, Any] = {
         "psnr": None, "ssim": None, "psnr_best": None, "psnr_best_iter": None, "psnr_shown": None,
-        "psnr_ema": None, "psnr_es": None, "es_iter": run.es_iter,
+        "psnr_missing": None, "psnr_ema": None, "psnr_es": None, "es_iter": run.es_iter,
         "es_fired_at": run.es_fired_at, "stopped_at": run.stopped_at,
         "psnr_masked": psnr_known(as_chw(to_uint8(inputs.image)), final, inputs.known),
     }
@@ -90,7 +90,8 @@ def fit_metrics(req: FitRequest, inputs: Inputs, images: dict[str, np.ndarray], 
         gt = as_chw(to_uint8(inputs.gt))
         score = {name: psnr(gt, as_chw(to_uint8(a))) for name, a in images.items()}
         best, best_iter = max(run.best, (score["output.png"], run.output_iteration))
-        m.update(psnr=score["output.png"], ssim=ssim(gt, final), psnr_best=best, psnr_best_iter=best_iter,
+        m.update(psnr=score["output.png"], ssim=ssim(gt, final), psnr_missing=psnr_missing(gt, final, inputs.known),
+                 psnr_best=best, psnr_best_iter=best_iter,
                  psnr_ema=score.get("output_ema.png"), psnr_es=score.get("output_es.png"),
                  psnr_shown=score.get("output_shown.png"))
     c, h, w = inputs.image.shape

@@ -1,8 +1,9 @@
 """`dip report`: aggregate fit directories into the profile's tables, curves and summary.
 
 `dip report` reads each fit's ``metrics.json`` and ``curve.csv`` (:mod:`dip.report.results`) and writes, into ``--out``:
-metrics.csv, table1.md, table1.csv (:mod:`dip.report.table1`), curves.csv, curves.png, summary.json and parity.csv. With
-``--reference-fits`` (the authors' code, :mod:`dip.report.parity`) parity.csv compares ours with them over seeds,
+metrics.csv, table1.md, table1.csv (:mod:`dip.report.table1`; with ``--baselines`` the classical fill beside ours,
+:mod:`dip.report.classical`, and classical_metrics.csv listing the fills), curves.csv, curves.png, summary.json and
+parity.csv. With ``--reference-fits`` (the authors' code, :mod:`dip.report.parity`) parity.csv compares ours with them over seeds,
 reference_metrics.csv lists their fits and table1.md gets a section "Ours vs the authors' code"; without, parity.csv
 has only its header. All files are
 rendered to temporary names in ``--out`` first and moved into place together at the end
@@ -24,6 +25,7 @@ from dip.data.atomic import StagedFiles
 from dip.data.config import load_config, profile_of
 from dip.errors import DipError
 from dip.report import stats
+from dip.report.classical import add_classical, classical_summary, collect_baselines
 from dip.report.parity import KEYS as PARITY_KEYS
 from dip.report.parity import parity, parity_markdown, parity_summary
 from dip.report.results import CURVES_COLUMNS, collect
@@ -72,11 +74,14 @@ def _csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_report(metrics: pd.DataFrame, curves: pd.DataFrame, cfg: dict[str, Any], profile: str,
-                 out: Path, reference: pd.DataFrame | None = None) -> dict[str, Any]:
+                 out: Path, reference: pd.DataFrame | None = None,
+                 baselines: pd.DataFrame | None = None) -> dict[str, Any]:
     """Write every `dip report` output into ``out`` (all or none); returns the summary. ``reference``: the
-    metrics of the authors' code's fits, compared with ours over seeds."""
-    table = table1(metrics, cfg, profile)
+    metrics of the authors' code's fits, compared with ours over seeds; ``baselines``: the classical fills
+    beside the fits (:func:`dip.report.classical.collect_baselines`), set beside ours in Table 1."""
+    table = add_classical(table1(metrics, cfg, profile), metrics, baselines, cfg)
     summ = summary(metrics, table, profile)
+    summ.update(classical_summary(table))
     markdown = table1_markdown(table, metrics, cfg, profile)
     par = pd.DataFrame(columns=[*PARITY_KEYS, *stats.STAT_COLUMNS])
     if reference is not None:
@@ -92,6 +97,8 @@ def write_report(metrics: pd.DataFrame, curves: pd.DataFrame, cfg: dict[str, Any
         stats.write_csv(par, st.path(out / "parity.csv"), keys=PARITY_KEYS)
         if reference is not None:
             _csv(reference, st.path(out / "reference_metrics.csv"))
+        if baselines is not None:
+            _csv(baselines, st.path(out / "classical_metrics.csv"))
         _csv(curves[CURVES_COLUMNS], st.path(out / "curves.csv"))
         plot_curves(curves, metrics, profile, st.path(out / "curves.png"))
         st.path(out / "summary.json").write_text(json.dumps(summ, indent=2, allow_nan=False) + "\n")
@@ -109,18 +116,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference-fits", type=Path, nargs="+", metavar="DIR",
                    help="fit directories of the authors' code (dip fit --engine authors) on the same inputs: "
                         "compared with --fits over seeds in parity.csv and table1.md")
+    p.add_argument("--baselines", type=Path, nargs="+", metavar="DIR",
+                   help="classical-fill folders (dip baseline) beside the fits, each on its fit's mask (checked): "
+                        "set beside ours in Table 1 (DIP − classical over seeds)")
     p.add_argument("--out", type=Path, required=True, help="output directory, e.g. results/<profile>")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     profile_of(cfg, args.profile)
     metrics, curves = collect(args.fits, args.profile, cfg)
     reference = collect(args.reference_fits, args.profile, cfg, engine="authors")[0] if args.reference_fits else None
-    s = write_report(metrics, curves, cfg, args.profile, args.out, reference)
+    baselines = collect_baselines(args.baselines, args.fits, args.profile, cfg) if args.baselines else None
+    s = write_report(metrics, curves, cfg, args.profile, args.out, reference, baselines)
     d = s["table1_mean_delta_vs_paper"]
     delta = "" if d is None else f", Δ vs paper {d:+.2f} dB"
     print(f"{args.out}: {s['n_fits']} fits of profile {args.profile}; Table 1 mean PSNR "
           f"{fmt(s['table1_mean_psnr'])} dB over {len(s['table1'])} images (paper on the same images "
           f"{fmt(s['table1_paper_mean_psnr'])}){delta}")
+    if baselines is not None:
+        low, high = (fmt(s[f"table1_dip_minus_classical_ci_{k}"], "+.2f") for k in ("low", "high"))
+        print(f"{args.out}/table1.md: {len(baselines)} classical fills; mean Δ DIP − classical "
+              f"{fmt(s['table1_dip_minus_classical'], '+.2f')} dB [{low}, {high}] over the images")
     if reference is not None:
         print(f"{args.out}/parity.csv: {len(reference)} reference fits; mean Δ ours − authors f(z) "
               f"{fmt(s['parity_mean_delta_vs_authors'], '+.2f')} dB [{fmt(s['parity_ci_low'], '+.2f')}, "

@@ -19,7 +19,7 @@ from dip.errors import DipError
 KEY = ["task", "image", "seed"]
 METRICS_COLUMNS = [
     "task", "image", "seed", "psnr", "ssim", "psnr_best", "psnr_best_iter", "psnr_ema", "psnr_es", "es_iter",
-    "es_fired_at", "psnr_masked", "iterations",
+    "es_fired_at", "psnr_masked", "psnr_missing", "iterations",
     "seconds_per_iter", "wall_seconds", "backtracks", "device", "precision", "threads", "profile", "preset",
     "height", "width", "image_sha256",
 ]
@@ -29,8 +29,9 @@ CURVES_COLUMNS = ["task", "image", "seed", "iteration", "psnr", "psnr_masked", "
 _CURVE_FILE_COLUMNS = CURVES_COLUMNS[3:7]  # the columns read from each fit's curve.csv
 BASELINE_COLUMNS = ["task", "image", "seed", "psnr", "ssim", "iterations", "device", "precision", "profile",
                     "image_sha256"]
-# Fits recorded before output averaging and early stopping existed (docs/paper-gpu-run) lack these: NaN then.
-OPTIONAL = ("psnr_ema", "psnr_es", "es_iter", "es_fired_at")
+# Fits recorded before output averaging and early stopping existed (docs/paper-gpu-run) lack these, and fits
+# recorded before the PSNR on the missing pixels existed lack psnr_missing: NaN then.
+OPTIONAL = ("psnr_ema", "psnr_es", "es_iter", "es_fired_at", "psnr_missing")
 _REQUIRED = [c for c in METRICS_COLUMNS if c not in ("task", "image", "profile", "image_sha256", *OPTIONAL)] + ["tags"]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from dip.data.config import FIG7_TASK, PAPER_PROFILE, TABLE1_TASK, profile_of
+from dip.report import classical as classical_table
 
 TOLERANCE_EPS = 1e-9  # a difference equal to the tolerance passes despite float rounding
 
@@ -81,8 +82,8 @@ def _runs(df: pd.DataFrame) -> str:
     return "; ".join(f"{p} on {d} ({t} thread{'s' if t != 1 else ''})" for p, d, t in combos) or "—"
 
 
-def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> str:
-    """Table 1 as Markdown: a header stating what the numbers are, then the table (pandas.to_markdown)."""
+def _header(metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> list[str]:
+    """The lines above Table 1: what the numbers are, the seeds and runs, and how to read each column."""
     desc = str(profile_of(cfg, profile).get("description", "")).strip()
     t1 = metrics[metrics["task"] == TABLE1_TASK]
     seeds = ", ".join(str(s) for s in sorted(t1["seed"].unique())) or "—"
@@ -108,6 +109,12 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         "- Average: mean over images of the per-image means; the paper's average over the same images.",
         "",
     ]
+    return lines
+
+
+def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, Any], profile: str) -> str:
+    """Table 1 as Markdown: a header stating what the numbers are, then the table (pandas.to_markdown)."""
+    lines = _header(metrics, cfg, profile)
     n_images = int((table.loc[table["image"] != "Average", "n_seeds"] > 0).sum())
 
     def pm(name: str) -> list[str]:
@@ -140,7 +147,7 @@ def table1_markdown(table: pd.DataFrame, metrics: pd.DataFrame, cfg: dict[str, A
         "Early stop [iteration]": [c + i for c, i in zip(with_gap("psnr_es", pm("psnr_es")), es_iter)],
         "Oracle (diagnostic)": pm("psnr_best_oracle"),
     })
-    align = ("left", "right", "right", "right", "right", "left", "right", "right", "right", "right")
+    show, lines, align = classical_table.markdown(show, lines, table)  # + the paper's baseline row, the fill
     return "\n".join(lines) + "\n" + show.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
