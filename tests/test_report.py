@@ -331,6 +331,47 @@ def test_compare_config_defaults_and_write_baseline(tmp_path, capsys):
     assert "PASS" in capsys.readouterr().out
 
 
+def test_write_baseline_records_the_machine_and_the_same_machine_is_compared_fit_by_fit(tmp_path, capsys):
+    from dip.core.compute import machine
+
+    cur = write_metrics(tmp_path / "metrics.csv", BASE)
+    base = tmp_path / "ci_metrics.csv"
+    assert compare_cmd.main(["--metrics", str(cur), "--baseline", str(base), "--write-baseline"]) == 0
+    assert json.loads((tmp_path / "ci_metrics.machine.json").read_text()) == machine()
+    worse = write_metrics(tmp_path / "worse.csv", [BASE[0], ("table1", "barbara", 1, 25.0), BASE[2]])
+    assert compare_cmd.main(["--metrics", str(worse), "--baseline", str(base), "--tolerance", "0.3"]) == 1
+    out = capsys.readouterr().out
+    assert "judged together" not in out and "table1/barbara/seed1" in out.strip().splitlines()[-1]
+
+
+def _other_machine_baseline(tmp_path: Path, rows) -> Path:
+    base = write_metrics(tmp_path / "ci_metrics.csv", rows)
+    (tmp_path / "ci_metrics.machine.json").write_text(json.dumps({"cpu": "another", "cpu_capability": "AVX512",
+                                                                  "torch": "0"}))
+    return base
+
+
+@pytest.mark.parametrize("shift, expected", [(0.0, 0), (1.0, 1)], ids=["spread, no shift", "every fit 1 dB up"])
+def test_a_baseline_of_another_machine_is_judged_over_all_fits(tmp_path, capsys, shift, expected):
+    # fit-by-fit differences as large as the chaotic spread (one beyond the tolerance), but centred on 0
+    spread = [0.45, -0.2, 0.1, -0.3, 0.05, -0.1, 0.2, -0.15]
+    rows = [("table1", f"im{k}", 0, 30.0) for k in range(len(spread))]
+    base = _other_machine_baseline(tmp_path, rows)
+    cur = write_metrics(tmp_path / "metrics.csv", [(t, i, s, p + d + shift) for (t, i, s, p), d in zip(rows, spread)])
+    assert compare_cmd.main(["--metrics", str(cur), "--baseline", str(base), "--tolerance", "0.3"]) == expected
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "judged together" in lines[-2] and "another" in lines[-2]
+    assert lines[-1].startswith("regression gate: PASS" if expected == 0 else "regression gate: FAIL")
+    assert "mean Δ over 8 fits" in lines[-1]
+
+
+def test_a_baseline_of_another_machine_still_fails_on_a_missing_fit(tmp_path, capsys):
+    base = _other_machine_baseline(tmp_path, BASE)
+    cur = write_metrics(tmp_path / "metrics.csv", BASE[:2])
+    assert compare_cmd.main(["--metrics", str(cur), "--baseline", str(base), "--tolerance", "0.3"]) == 1
+    assert "1 rows missing" in capsys.readouterr().out.strip().splitlines()[-1]
+
+
 # ------------------------------------------------------------------------------------------- dip figure7
 def test_figure7_png_and_pdf(tmp_path, capsys):
     kate_src = tmp_path / "kate.png"

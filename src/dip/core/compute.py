@@ -142,3 +142,19 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return device.type
+
+
+def machine() -> dict[str, str]:
+    """What decides a CPU fit's exact numbers besides the request: the processor, the SIMD kernels torch picks
+    on it, and torch's version. DIP's optimisation is chaotic, so fits on machines that differ here take other
+    trajectories and end apart by about the seed-to-seed spread (docs/reliability.md)."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import platform
+
+    return {"cpu": model or platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
