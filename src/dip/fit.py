@@ -67,6 +67,8 @@ class Fit:
         self.threads = runtime.configure(self.device, req.threads, req.precision, req.deterministic)
         self.channels_last = runtime.use_channels_last(req.memory_format, self.device, req.precision)
         self.cuda_graph = runtime.use_cuda_graph(req.cuda_graph, self.device)
+        if not quiet:  # the first line of every fit's log: where it runs
+            log.info(runtime.describe(self.device, req.precision, self.threads))
         c, h, w = self.inputs.image.shape
         self.size = (h, w)
         cfg = SkipConfig.from_preset(p, c)
