@@ -3,6 +3,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from dip import cost
 from dip.errors import DipError
 from dip.authors import DATASET as AUTHORS_DATASET
 from dip.manifest import expected_files, load_manifest
@@ -21,6 +22,7 @@ REF = f"{OUT}/reference"  # the reference fits (the authors' code), with config 
 REFERENCE = bool(config["reference"])  # the schema's default is false
 AUTHORS_CODE = f"data/raw/{AUTHORS_DATASET}"  # where dip fetch puts the authors' code
 SEEDS = PROF["seeds"]
+DEVICE = config["device"] or PROF["device"]  # `--config device=cpu` insists on a device for every fit
 MANIFEST = load_manifest(config["manifest"])
 for _task, _t in config["tasks"].items():
     _known = MANIFEST.get(_t["dataset"], {})
@@ -106,9 +108,37 @@ def cuda_graph_flag():
     return value if value == "auto" else ("on" if value else "off")
 
 
-def fit_resources():
+def fit_minutes(task, image):
+    """A fit's time limit (minutes): the profile's runtime_min, or computed from its measured seconds per
+    iteration at this task and image size (dip.cost.fit_minutes: iterations x rate x margin + start-up)."""
     r = PROF["resources"]
-    res = {"mem_mb": r["mem_mb"], "runtime": r["runtime_min"]}
+    if "runtime_min" in r:
+        return r["runtime_min"]
+    t = config["tasks"][task]
+    width, height = MANIFEST[t["dataset"]][image]["size"]
+    if PROF["crop"]:
+        width = height = PROF["crop"]
+    iterations = resolve(t["preset"], PROF["overrides"].get(task, {}))["iterations"]
+    try:
+        rate = cost.rate(r["seconds_per_iter"], task, width, height)
+    except DipError as e:
+        raise ValueError(f"config: profiles.{PROFILE}.resources.{e}") from None
+    return cost.fit_minutes(iterations, rate, r["runtime_margin"], r["runtime_extra_min"])
+
+
+FIT_MINUTES = {(task, image): fit_minutes(task, image) for task, image, _ in all_fits()}  # errors before any job
+
+
+def fit_resources():
+    """Everything a fit asks the scheduler for, here rather than in the SLURM profile's default-resources, so
+    that a site's default-resources (account, partition: docs/cluster.md) cannot replace it: CPUs (the rule's
+    threads), memory, the time limit and, for GPU profiles, the GPUs."""
+    r = PROF["resources"]
+    res = {
+        "cpus_per_task": lambda wildcards, threads: threads,  # sbatch --cpus-per-task
+        "mem_mb": r["mem_mb"],  # sbatch --mem
+        "runtime": lambda wildcards: FIT_MINUTES[(wildcards.task, wildcards.image)],  # sbatch -t (minutes)
+    }
     if r["gpus"]:
         res["gpu"] = r["gpus"]  # the SLURM executor turns this into --gpus (see workflow/profiles/slurm)
     return res
