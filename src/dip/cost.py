@@ -70,19 +70,27 @@ def record_rates(records: Iterable[dict[str, Any]], profile: str = "paper") -> d
     return out
 
 
-def fits_per_seed(cfg: dict[str, Any], profile: str, manifest: dict[str, dict[str, dict[str, Any]]]) -> dict:
-    """{(task, WxH): how many fits one seed of the profile runs at that size} (the crop, if any, is the size)."""
+def fit_size(cfg: dict[str, Any], profile: str, manifest: dict[str, dict[str, dict[str, Any]]], task: str,
+             image: str) -> tuple[int, int]:
+    """(width, height) a fit works on: the profile's crop, or the image's size in the manifest."""
     crop = cfg["profiles"][profile]["crop"]
+    width, height = (crop, crop) if crop else manifest[cfg["tasks"][task]["dataset"]][image]["size"]
+    return int(width), int(height)
+
+
+def fits_per_seed(cfg: dict[str, Any], profile: str, manifest: dict[str, dict[str, dict[str, Any]]]) -> dict:
+    """{(task, WxH): how many fits one seed of the profile runs at that size}."""
     counts: dict[tuple[str, str], int] = {}
     for task, t in cfg["tasks"].items():
         for image in t["images"]:
-            width, height = (crop, crop) if crop else manifest[t["dataset"]][image]["size"]
-            counts[(task, size_key(width, height))] = counts.get((task, size_key(width, height)), 0) + 1
+            key = (task, size_key(*fit_size(cfg, profile, manifest, task, image)))
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
-def limit_minutes(cfg: dict[str, Any], profile: str, task: str, key: str) -> int | None:
-    """The time limit a fit of this task and size asks for (as the workflow computes it); None: fixed."""
+def limit_minutes(cfg: dict[str, Any], profile: str, task: str, width: int, height: int) -> int:
+    """The time limit of a fit of this task and size, as the workflow asks for it (workflow/rules/common.smk):
+    the profile's fixed ``runtime_min``, or :func:`fit_minutes` from its measured rates."""
     from dip.presets import resolve
 
     prof = cfg["profiles"][profile]
@@ -90,7 +98,6 @@ def limit_minutes(cfg: dict[str, Any], profile: str, task: str, key: str) -> int
     if "runtime_min" in r:
         return int(r["runtime_min"])
     iterations = resolve(cfg["tasks"][task]["preset"], prof["overrides"].get(task, {}))["iterations"]
-    width, height = (int(v) for v in key.split("x"))
     return fit_minutes(iterations, rate(r["seconds_per_iter"], task, width, height), r["runtime_margin"],
                        r["runtime_extra_min"])
 
@@ -119,7 +126,7 @@ def cost_table(cfg: dict[str, Any], profile: str, manifest: dict, records: list[
         names = ", ".join(f"{name} ({k})" for name, _, k in recs)
         devices = ", ".join(sorted({m["device_name"] for _, m, _ in recs}))
         lines.append(f"| {task} {key} | {n} | {names} | {devices} | {wall:.0f} s | {gpu_s[(task, key)]:.0f} s | "
-                     f"{limit_minutes(cfg, profile, task, key)} min |")
+                     f"{limit_minutes(cfg, profile, task, *(int(v) for v in key.split('x')))} min |")
     seeds = cfg["profiles"][profile]["seeds"]
     one_seed = sum(gpu_s[k] * n for k, n in per_seed.items())
     total = one_seed * len(seeds)

@@ -110,20 +110,11 @@ def cuda_graph_flag():
 
 def fit_minutes(task, image):
     """A fit's time limit (minutes): the profile's runtime_min, or computed from its measured seconds per
-    iteration at this task and image size (dip.cost.fit_minutes: iterations x rate x margin + start-up)."""
-    r = PROF["resources"]
-    if "runtime_min" in r:
-        return r["runtime_min"]
-    t = config["tasks"][task]
-    width, height = MANIFEST[t["dataset"]][image]["size"]
-    if PROF["crop"]:
-        width = height = PROF["crop"]
-    iterations = resolve(t["preset"], PROF["overrides"].get(task, {}))["iterations"]
+    iteration at this task and image size (dip.cost: iterations x rate x margin + start-up)."""
     try:
-        rate = cost.rate(r["seconds_per_iter"], task, width, height)
+        return cost.limit_minutes(config, PROFILE, task, *cost.fit_size(config, PROFILE, MANIFEST, task, image))
     except DipError as e:
         raise ValueError(f"config: profiles.{PROFILE}.resources.{e}") from None
-    return cost.fit_minutes(iterations, rate, r["runtime_margin"], r["runtime_extra_min"])
 
 
 FIT_MINUTES = {(task, image): fit_minutes(task, image) for task, image, _ in all_fits()}  # errors before any job
