@@ -8,11 +8,11 @@ import re
 
 import pytest
 import torch
-
 from conftest import MIRROR, TINY, dip
+from test_workflow import _config_copy, snakemake
+
 from dip import runtime
 from dip.errors import DipError
-from test_workflow import _config_copy, snakemake
 
 DEVICE_LINE = r"^\[dip\] device (cpu|cuda \(.+\)|mps), precision (fp32|bf16|tf32), \d+ threads?, torch \S+, CUDA \S+"
 

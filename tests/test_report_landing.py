@@ -14,11 +14,11 @@ import subprocess
 import jinja2
 import pytest
 import yaml
-from docutils.core import publish_parts
-
 from conftest import MIRROR, ROOT
-from dip import landing
+from docutils.core import publish_parts
 from test_workflow import _config_copy, snakemake
+
+from dip import landing
 
 REPORT = ROOT / "workflow" / "report"
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -77,7 +77,7 @@ def test_the_landing_page_mentions_parity_only_when_the_authors_code_ran(referen
 
 
 def job_names(log: str) -> list[str]:
-    return re.findall(r"^(?:local)?rule (\w+):", log, re.M)
+    return re.findall(r"^(?:local)?rule (\w+):", log, re.MULTILINE)
 
 
 def categories(report) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from conftest import ROOT
 from test_workflow import snakemake
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from dip.errors import DipError
 
@@ -115,8 +116,8 @@ def cost_table(cfg: dict[str, Any], profile: str, manifest: dict, records: list[
     missing = [k for k in per_seed if k not in seen]
     if missing:
         raise DipError("records", f"no record for {', '.join(f'{t} {s}' for t, s in missing)}")
-    lines = ["| fits (task, size) | per seed | records (fits sharing the GPU) | GPU | wall per fit (measured) | "
-             "GPU time per fit | time limit asked |", "|---|---:|---|---|---:|---:|---:|"]
+    lines = [("| fits (task, size) | per seed | records (fits sharing the GPU) | GPU | wall per fit (measured) | "
+             "GPU time per fit | time limit asked |"), "|---|---:|---|---|---:|---:|---:|"]
     gpu_s, slowest = {}, 0.0
     for (task, key), n in per_seed.items():
         recs = seen[(task, key)]
@@ -132,10 +133,10 @@ def cost_table(cfg: dict[str, Any], profile: str, manifest: dict, records: list[
     total = one_seed * len(seeds)
     fits = sum(per_seed.values()) * len(seeds)
     lines += ["", f"- One seed, one GPU (projected from the rows): {one_seed / 60:.1f} min of GPU time.",
-              f"- The profile (seeds {', '.join(map(str, seeds))}: {fits} fits), projected: **{total / 3600:.2f} "
+              (f"- The profile (seeds {', '.join(map(str, seeds))}: {fits} fits), projected: **{total / 3600:.2f} "
               f"GPU-hours**; on one GPU, one fit after another, about {total / 3600:.1f} h of wall time; on a "
               f"cluster with a GPU per fit, about {slowest / 60:.1f} min of fitting (the slowest fit alone), plus "
-              f"the queue and each job's start-up."]
+              f"the queue and each job's start-up.")]
     return "\n".join(lines) + "\n"
 
 

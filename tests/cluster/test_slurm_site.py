@@ -21,8 +21,17 @@ import yaml
 from dip import cost
 
 from .cluster import SlurmCluster
-from .test_slurm_pipeline import (FAST_POLL_ARGS, PROFILE, env_for, finish, fit_of, linked_copy, needs_mirror,
-                                  submitted, subset_config)
+from .test_slurm_pipeline import (
+    FAST_POLL_ARGS,
+    PROFILE,
+    env_for,
+    finish,
+    fit_of,
+    linked_copy,
+    needs_mirror,
+    submitted,
+    subset_config,
+)
 
 pytestmark = pytest.mark.slurm
 
