@@ -56,7 +56,7 @@ def test_every_key_has_a_description_and_the_schema_is_valid(schema):
 def test_config_schema_defaults_are_valid_values():
     data = yaml.safe_load(CONFIG_SCHEMA.read_text())
     defaults = {k: sub["default"] for k, sub in _keys(data) if "default" in sub}
-    assert defaults == {"data_mirror": None, "manifest": "config/datasets.yaml", "reference": False,
+    assert defaults == {"data_mirror": None, "device": None, "manifest": "config/datasets.yaml", "reference": False,
                         "profiles.*.crop_at": {}, "profiles.*.cuda_graph": "auto"}
 
 

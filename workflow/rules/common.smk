@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from dip.data.config import profile_of
+from dip.report import cost
 from dip.errors import DipError
 from dip.engine.authors import DATASET as AUTHORS_DATASET
 from dip.data.manifest import expected_files, load_manifest
@@ -20,6 +21,7 @@ REF = f"{OUT}/reference"  # the reference fits (the authors' code), with config 
 REFERENCE = bool(config["reference"])  # the schema's default is false
 AUTHORS_CODE = f"data/raw/{AUTHORS_DATASET}"  # where dip fetch puts the authors' code
 SEEDS = PROF["seeds"]
+DEVICE = config["device"] or PROF["device"]  # `--config device=cpu` insists on a device for every fit
 MANIFEST = load_manifest(config["manifest"])
 for _task, _t in config["tasks"].items():
     _known = MANIFEST.get(_t["dataset"], {})
@@ -105,9 +107,28 @@ def cuda_graph_flag():
     return value if value == "auto" else ("on" if value else "off")
 
 
+def fit_minutes(task, image):
+    """A fit's time limit (minutes): the profile's runtime_min, or computed from its measured seconds per
+    iteration at this task and image size (dip.report.cost: iterations x rate x margin + start-up)."""
+    try:
+        return cost.limit_minutes(config, PROFILE, task, *cost.fit_size(config, PROFILE, MANIFEST, task, image))
+    except DipError as e:
+        raise ValueError(f"config: profiles.{PROFILE}.resources.{e}") from None
+
+
+FIT_MINUTES = {(task, image): fit_minutes(task, image) for task, image, _ in all_fits()}  # errors before any job
+
+
 def fit_resources():
+    """Everything a fit asks the scheduler for, here rather than in the SLURM profile's default-resources, so
+    that a site's default-resources (account, partition: docs/cluster.md) cannot replace it: CPUs (the rule's
+    threads), memory, the time limit and, for GPU profiles, the GPUs."""
     r = PROF["resources"]
-    res = {"mem_mb": r["mem_mb"], "runtime": r["runtime_min"]}
+    res = {
+        "cpus_per_task": lambda wildcards, threads: threads,  # sbatch --cpus-per-task
+        "mem_mb": r["mem_mb"],  # sbatch --mem
+        "runtime": lambda wildcards: FIT_MINUTES[(wildcards.task, wildcards.image)],  # sbatch -t (minutes)
+    }
     if r["gpus"]:
         res["gpu"] = r["gpus"]  # the SLURM executor turns this into --gpus (see workflow/profiles/slurm)
     return res

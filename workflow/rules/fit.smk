@@ -17,6 +17,8 @@ rule mask:
         "{params.dip} mask --bernoulli {params.drop} --seed {wildcards.seed} --like {input.image} -o {output} > {log} 2>&1"
 
 
+# A fit's log starts with `dip fit`'s line saying where it runs (device, precision, torch and CUDA versions): the
+# data check before it writes to the log only when it fails (stderr). Resources: fit_resources() in common.smk.
 rule fit:
     input:
         unpack(fit_inputs),
@@ -34,7 +36,7 @@ rule fit:
         crop=lambda wc: crop_flags(wc.task),
         precision=PROF["precision"],
         cuda_graph=cuda_graph_flag(),
-        device=PROF["device"],
+        device=DEVICE,
         checkpoint_every=PROF["checkpoint_every"],
         profile=PROFILE,
         manifest=config["manifest"],
@@ -48,7 +50,7 @@ rule fit:
         f"{OUT}/benchmarks/fit/{{task}}_{{image}}_seed{{seed}}.tsv"
     shell:
         "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
-        " && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
+        " > /dev/null && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
         " {params.crop} --seed {wildcards.seed} --device {params.device} --precision {params.precision}"
         " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} {params.engine} --no-progress"
         " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"

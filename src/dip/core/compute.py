@@ -19,7 +19,7 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DipError("--device", "cuda requested but no CUDA device is available to this torch build")
+        raise DipError("--device", no_cuda_problem())
     if name == "mps" and not has_mps:
         raise DipError("--device", "mps requested but the Metal backend is not available")
     if name not in DEVICES:
@@ -48,6 +48,30 @@ def place(device: str, threads: int | None, precision: str, memory_format: str, 
     dev = pick_device(device)
     n = configure(dev, threads, precision, deterministic)
     return Placement(dev, n, use_channels_last(memory_format, dev, precision), use_cuda_graph(cuda_graph, dev))
+
+
+def no_cuda_problem() -> str:
+    """Why torch sees no CUDA device and the ways out, in one line (a CPU fit of the paper profile would take
+    hours where a GPU takes minutes, so nothing falls back to the CPU silently)."""
+    on_cpu = "or run on the CPU on purpose with --device cpu (in the pipeline: --config device=cpu)"
+    if torch.version.cuda is None:
+        return (f"cuda requested, but torch {torch.__version__} is a CPU-only build: install the CUDA build of "
+                f"torch (docs/cluster.md, \"CUDA build of torch\"), {on_cpu}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    shown = "" if visible is None else f", CUDA_VISIBLE_DEVICES={visible!r}"
+    return (f"cuda requested, but torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU{shown}: run "
+            f"on a machine with a GPU and ask the scheduler for it (sbatch --gpus=1; the pipeline's SLURM "
+            f"profile does), {on_cpu}")
+
+
+def describe(device: torch.device, precision: str, threads: int) -> str:
+    """Where a fit runs, in one line (the first of every fit's log): device and its name, precision, threads,
+    torch and CUDA versions."""
+    name = device_name(device)
+    cudnn = torch.backends.cudnn.version() if device.type == "cuda" else None
+    return (f"device {device.type}{f' ({name})' if name != device.type else ''}, precision {precision}, "
+            f"{threads} thread{'s' if threads != 1 else ''}, torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda or 'none (CPU-only build)'}" + (f", cuDNN {cudnn}" if cudnn else ""))
 
 
 def default_threads() -> int:

@@ -68,6 +68,8 @@ class Fit:
         self.placement = compute.place(req.device, req.threads, req.precision, req.memory_format, req.cuda_graph,
                                        req.deterministic)
         self.device = self.placement.device
+        if not quiet:  # the first line of every fit's log: where it runs
+            log.info(compute.describe(self.device, req.precision, self.placement.threads))
         c, h, w = self.inputs.image.shape
         self.size = (h, w)
         cfg = SkipConfig.from_preset(p, c)
