@@ -101,7 +101,7 @@ def test_a_bad_time_limit_config_is_one_line(tmp_path, edit, message):
 
 def test_the_cost_table_in_the_docs_is_made_from_the_records():
     doc = (ROOT / "docs" / "cluster.md").read_text()
-    command = re.search(r"^ +(python -m dip\.cost .+)$", doc, re.MULTILINE).group(1)
+    command = re.search(r"^ +(python -m dip\.report\.cost .+)$", doc, re.MULTILINE).group(1)
     made = subprocess.run([sys.executable, *command.split()[1:]], cwd=ROOT, capture_output=True, text=True,
                           check=False)
     assert made.returncode == 0, made.stderr
