@@ -85,7 +85,7 @@ class Fit:
         self.step = step(self.net, z, self.objective, self.optimizer, noise, req.precision, self.device)
 
         self.average = OutputAverage(p["ema_weight"])
-        self.stopping = VarianceStop(p["es_alpha"], p["es_patience"], self.device)
+        self.stopping = VarianceStop(p["es_alpha"], p["es_patience"], self.device, self.net.parameters())
         self.observers = {"average": self.average, "stopping": self.stopping}  # fed every iteration's output
         self.guard = Guard(p["backtrack_db"], p["max_backtracks"], f"fit {req.out}")
         self.curve = Curve(self.inputs.gt)
@@ -131,7 +131,8 @@ class Fit:
         self.progress.close()
         self.close()
         ran = (self.stopped_at or self.total) - self.start
-        images = {"output.png": estimate, **self.extra_images(), **observer_images(self.average, self.stopping)}
+        images = {"output.png": estimate, **self.extra_images(),
+                  **observer_images(self.average, self.stopping, self.stopping_estimate())}
         self.images = images  # the float images, for dip inpaint (which writes 16 bits and keeps known pixels)
         metrics = fit_metrics(self, images, ran=ran, loop_seconds=loop_s)
         write_fit_outputs(self.req, self.inputs, images, self.curve, metrics)
@@ -173,6 +174,12 @@ class Fit:
         """f_θ(z) without the perturbation, cropped to the image, as a (C, H, W) numpy array."""
         h, w = self.size
         return self.step.estimate()[0, :, :h, :w].cpu().numpy()
+
+    def stopping_estimate(self) -> np.ndarray | None:
+        """f_θ(z) at the stopping rule's iteration t* (the parameters it kept), cropped like :meth:`estimate`."""
+        h, w = self.size
+        est = self.stopping.estimate(self.net, self.step.estimate)
+        return None if est is None else est[0, :, :h, :w].cpu().numpy()
 
     def evaluate(self, it: int, loss: float | None, est: np.ndarray | None = None) -> bool:
         """Score the estimate after ``it`` steps, add it to the curve, and let the guard keep or undo the state."""
