@@ -32,6 +32,7 @@ from dip.checkpoint import Checkpoint, fit_state, restore_fit
 from dip.curve import Curve
 from dip.errors import Interrupted
 from dip.guard import Guard
+from dip.holdout import Validation
 from dip.interrupts import StopRequests
 from dip.metrics import psnr_known
 from dip.model import SkipConfig, SkipNet, network_input
@@ -63,6 +64,8 @@ class Fit:
         self.req, self.params = req, req.params
         p = self.params
         self.inputs = load_inputs(req)
+        # dip inpaint's validation set: held-out known pixels, removed from inputs.known before anything reads it
+        self.validation = Validation.attach(self.inputs, req.holdout, req.seed, req.holdout_patience)
         self.device = runtime.pick_device(req.device)
         self.threads = runtime.configure(self.device, req.threads, req.precision, req.deterministic)
         self.channels_last = runtime.use_channels_last(req.memory_format, self.device, req.precision)
@@ -87,6 +90,8 @@ class Fit:
         self.average = OutputAverage(p["ema_weight"])
         self.stopping = VarianceStop(p["es_alpha"], p["es_patience"], self.device, self.net.parameters())
         self.observers = {"average": self.average, "stopping": self.stopping}  # fed every iteration's output
+        if self.validation is not None:
+            self.observers["validation"] = self.validation  # (it watches evaluations; here for the checkpoint)
         self.guard = Guard(p["backtrack_db"], p["max_backtracks"], f"fit {req.out}")
         self.curve = Curve(self.inputs.gt)
         self.checkpoint = Checkpoint(req.checkpoint_folder, fingerprint(req, self.inputs, self.device.type,
@@ -118,10 +123,9 @@ class Fit:
                     raise Interrupted(f"fit {self.req.out}", f"stopped by {stop.requested} at iteration {it}; "
                                       "checkpoint saved, run the same command to resume")
                 self.iterate(it)
-                if self.req.stop_early and self.due(it) and (fired := self.stopping.fired()) is not None:
+                if self.req.stop_early and self.due(it) and (fired := self.rule().fired()) is not None:
                     self.stopped_at = it + 1
-                    log.info("the stopping rule fired at iteration %d (minimum output variance at %d); stopping",
-                             fired, self.stopping.result()[0])
+                    log.info("the stopping rule fired at iteration %d (%s); stopping", fired, self.rule_best())
                     break
                 if every and (it + 1) % every == 0 and it + 1 < self.total:
                     self.save(it + 1, self.prior_seconds + time.perf_counter() - t0)
@@ -133,8 +137,12 @@ class Fit:
         ran = (self.stopped_at or self.total) - self.start
         images = {"output.png": estimate, **self.extra_images(),
                   **observer_images(self.average, self.stopping, self.stopping_estimate())}
+        if self.validation is not None:
+            images.update(self.validation.images())
         self.images = images  # the float images, for dip inpaint (which writes 16 bits and keeps known pixels)
         metrics = fit_metrics(self, images, ran=ran, loop_seconds=loop_s)
+        if self.validation is not None:
+            metrics.update(self.validation.metrics(self.inputs.gt), holdout=self.req.holdout)
         write_fit_outputs(self.req, self.inputs, images, self.curve, metrics)
         if not self.req.keep_checkpoint:
             self.checkpoint.remove()
@@ -175,6 +183,15 @@ class Fit:
         h, w = self.size
         return self.step.estimate()[0, :, :h, :w].cpu().numpy()
 
+    def rule(self) -> "Validation | VarianceStop":
+        """The rule that ends the loop under stop_early: the held-out pixels' when there are some, else ES-EMV."""
+        return self.validation or self.stopping
+
+    def rule_best(self) -> str:
+        if self.validation is not None:
+            return f"best held-out PSNR {self.validation.best[0]:.2f} dB at {self.validation.best[1]}"
+        return f"minimum output variance at {self.stopping.result()[0]}"
+
     def stopping_estimate(self) -> np.ndarray | None:
         """f_θ(z) at the stopping rule's iteration t* (the parameters it kept), cropped like :meth:`estimate`."""
         h, w = self.size
@@ -188,8 +205,9 @@ class Fit:
         pm = psnr_known(self.inputs.image, est, self.inputs.known) if finite else float("nan")
         if not self.guard.check(it, pm, self.net, self.optimizer, loss):
             return False
-        self.curve.add(it, float("nan") if loss is None else loss, pm, est)
-        fired = self.stopping.fired()
+        extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, est)}
+        self.curve.add(it, float("nan") if loss is None else loss, pm, est, **extra)
+        fired = self.rule().fired()
         self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
 

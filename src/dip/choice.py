@@ -1,0 +1,91 @@
+"""`dip inpaint`'s answer when DIP may lose: the network, the classical fill, or a blend, chosen on held-out pixels.
+
+At a laptop's budget DIP can lose to the biharmonic fill (:func:`dip.classical.fill`), which takes well under a
+second. The fit's held-out known pixels (:mod:`dip.holdout`) decide without a ground truth, fairly: the
+classical fill is computed for the decision with the held-out pixels treated as missing too, exactly what the
+network did not see. With d the network's candidate and c that fill, the blend
+
+    b_w = w·d + (1 − w)·c,    w = argmin over [0, 1] of ||b_w − y||² on the held-out pixels (closed form)
+
+contains both (w = 1: DIP; w = 0: the classical fill), so its held-out error is never above either's. The DIP
+candidate is the better, on the held-out pixels, of the validation rule's output and the output average. The
+picture written is w·d + (1 − w)·c_all, with c_all the classical fill from every known pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dip.classical import fill
+from dip.metrics import psnr_known
+
+# the fit's images that may stand for DIP, and what they are (dip.fit, dip.holdout)
+CANDIDATES = {"output_val.png": "the output at the best held-out PSNR", "output_ema.png": "the output average"}
+
+
+@dataclass
+class Choice:
+    """The blend weight of DIP, the DIP candidate, and the held-out PSNRs (dB) that chose them."""
+
+    weight: float
+    candidate: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def what(self) -> str:
+        if self.weight >= 1.0:
+            return "DIP"
+        if self.weight <= 0.0:
+            return "the biharmonic fill"
+        return f"a blend of {self.weight:.2f} DIP + {1 - self.weight:.2f} biharmonic fill"
+
+    def line(self) -> str:
+        """Why, in one line (printed by dip inpaint)."""
+        s = self.scores
+        return (f"{self.what}: on the {s['pixels']:.0f} held-out known pixels DIP ({CANDIDATES[self.candidate]}) "
+                f"scores {s['dip']:.2f} dB, the biharmonic fill {s['classical']:.2f} dB, the blend {s['blend']:.2f}"
+                " dB")
+
+
+def blend_weight(d: np.ndarray, c: np.ndarray, y: np.ndarray) -> float:
+    """argmin over w in [0, 1] of ||w·d + (1 − w)·c − y||² (1.0 when d and c agree)."""
+    diff = (d - c).astype(np.float64)
+    den = float((diff * diff).sum())
+    return 1.0 if den == 0 else float(np.clip((diff * (y - c)).sum() / den, 0.0, 1.0))
+
+
+def choose(image: np.ndarray, known: np.ndarray, held: np.ndarray, images: dict[str, np.ndarray]) -> Choice:
+    """The blend (and DIP candidate) that best predicts the held-out pixels ``held`` of ``image``; ``known`` is
+    the fit's known mask (the held-out pixels already removed), ``images`` the fit's float images."""
+    y = image[:, held]
+    classical = fill(image, known)
+    cands = {name: images[name] for name in CANDIDATES if name in images}
+    name = max(cands, key=lambda n: psnr_known(image, cands[n], held))
+    d, c = np.clip(cands[name][:, held], 0, 1), classical[:, held]
+    w = blend_weight(d, c, y)
+    scores = {"pixels": float(held.sum()), "dip": psnr_known(image, cands[name], held),
+              "classical": psnr_known(image, classical, held)}
+    blended = np.where(held[None], w * np.clip(cands[name], 0, 1) + (1 - w) * classical, image)
+    scores["blend"] = psnr_known(image, blended, held)
+    return Choice(w, name, scores)
+
+
+def chosen_image(choice: Choice, image: np.ndarray, all_known: np.ndarray,
+                 images: dict[str, np.ndarray]) -> np.ndarray:
+    """The picture of ``choice``: w·DIP + (1 − w)·(the classical fill from every known pixel, ``all_known``)."""
+    d = np.clip(images[choice.candidate], 0, 1)
+    if choice.weight >= 1.0:
+        return d
+    classical = fill(image, all_known)
+    return (choice.weight * d + (1 - choice.weight) * classical).astype(np.float32)
+
+
+def decide(fit) -> tuple[np.ndarray, str]:
+    """For a finished :class:`dip.fit.Fit` with held-out pixels: the picture to write (at the fit's size) and
+    what it is, in words (the choice and why)."""
+    inputs, held = fit.inputs, fit.validation.held
+    choice = choose(inputs.image, inputs.known, held, fit.images)
+    fit.choice = choice
+    return chosen_image(choice, inputs.image, inputs.known | held, fit.images), choice.line()
