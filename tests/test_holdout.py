@@ -161,3 +161,12 @@ def test_inpaint_with_held_out_pixels_resumes_after_sigkill_bit_for_bit(tmp_path
     assert r2.returncode == 0, r2.stderr
     assert "resumed from" in r2.stderr
     assert out.read_bytes() == ref.read_bytes() and r2.stdout.split(": ", 1)[1] == r.stdout.split(": ", 1)[1]
+
+
+def test_inpaint_stop_auto_with_held_out_pixels_ends_when_the_validation_rule_fires(tmp_path, img, mask):
+    r = dip("inpaint", img, mask, "-o", tmp_path / "out.png", *ARGS, "--iterations", "2000", "--stop", "auto",
+            "--holdout-patience", "10")
+    assert r.returncode == 0, r.stderr
+    fired = int(r.stderr.split("the stopping rule fired at iteration ")[1].split()[0])
+    assert fired < 1990 and "best held-out PSNR" in r.stderr
+    assert "held-out known pixels" in r.stdout  # and the choice says why

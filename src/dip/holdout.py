@@ -41,9 +41,9 @@ def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         flat = np.flatnonzero(known)
         held.flat[rng.choice(flat, size=min(budget, flat.size), replace=False)] = True
         return held
-    boxes = ndimage.find_objects(labels)
+    boxes, total = ndimage.find_objects(labels), 0
     for _ in range(50 * count + 1000):
-        left = budget - int(held.sum())
+        left = budget - total
         if left <= 0:
             break
         k = int(rng.integers(count))
@@ -56,8 +56,10 @@ def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
             region = region[y0:y0 + side, x0:x0 + side]
         rh, rw = region.shape
         top, lft = int(rng.integers(h - rh + 1)), int(rng.integers(w - rw + 1))
-        held[top:top + rh, lft:lft + rw] |= region
-        held &= known
+        window = (slice(top, top + rh), slice(lft, lft + rw))
+        added = region & known[window] & ~held[window]
+        held[window] |= added
+        total += int(added.sum())
     return held
 
 
