@@ -87,10 +87,10 @@ def test_choice_picks_the_classical_fill_when_dip_is_bad_and_dip_when_it_is_good
     held = holdout_mask(known, 0.05, seed=0)
     train = known & ~held
     noisy = np.clip(image + 0.2 * rng.standard_normal(image.shape), 0, 1)
-    bad = choose(image, train, held, {"output_val.png": noisy})
+    bad = choose(image, train, held, noisy, "output.png")
     assert bad.weight < 0.2 and bad.scores["blend"] >= max(bad.scores["dip"], bad.scores["classical"]) - 1e-9
-    good = choose(image, train, held, {"output_val.png": image.copy(), "output_ema.png": noisy})
-    assert good.weight == 1.0 and good.candidate == "output_val.png"
+    good = choose(image, train, held, image.copy(), "output_val.png")
+    assert good.weight == 1.0 and good.candidate == "output_val.png" and good.what == "DIP"
 
 
 # ------------------------------------------------------------------------------------------ in a real fit

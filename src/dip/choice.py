@@ -8,7 +8,10 @@ network did not see. With d the network's candidate and c that fill, the blend
     b_w = w·d + (1 − w)·c,    w = argmin over [0, 1] of ||b_w − y||² on the held-out pixels (closed form)
 
 contains both (w = 1: DIP; w = 0: the classical fill), so its held-out error is never above either's. The DIP
-candidate is the better, on the held-out pixels, of the validation rule's output and the output average. The
+candidate d is one image, chosen without looking at the held-out pixels again: the validation rule's output
+(the estimate of the best held-out PSNR) when the rule has fired, i.e. the held-out PSNR stayed below its best
+for the whole patience; otherwise the final iterate (a best held-out PSNR that the patience has not confirmed
+is mostly noise on a small image: measured in docs/stopping.md); with ``--average``, the output average. The
 picture written is w·d + (1 − w)·c_all, with c_all the classical fill from every known pixel.
 """
 
@@ -22,7 +25,8 @@ from dip.classical import fill
 from dip.metrics import psnr_known
 
 # the fit's images that may stand for DIP, and what they are (dip.fit, dip.holdout)
-CANDIDATES = {"output_val.png": "the output at the best held-out PSNR", "output_ema.png": "the output average"}
+CANDIDATES = {"output_val.png": "the output at the best held-out PSNR, where the rule fired",
+              "output.png": "the final iterate", "output_ema.png": "the output average"}
 
 
 @dataclass
@@ -56,18 +60,16 @@ def blend_weight(d: np.ndarray, c: np.ndarray, y: np.ndarray) -> float:
     return 1.0 if den == 0 else float(np.clip((diff * (y - c)).sum() / den, 0.0, 1.0))
 
 
-def choose(image: np.ndarray, known: np.ndarray, held: np.ndarray, images: dict[str, np.ndarray]) -> Choice:
-    """The blend (and DIP candidate) that best predicts the held-out pixels ``held`` of ``image``; ``known`` is
-    the fit's known mask (the held-out pixels already removed), ``images`` the fit's float images."""
+def choose(image: np.ndarray, known: np.ndarray, held: np.ndarray, dip: np.ndarray, name: str) -> Choice:
+    """The blend of the DIP candidate ``dip`` (the fit's image ``name``) and the classical fill that best predicts
+    the held-out pixels ``held`` of ``image``; ``known`` is the fit's known mask (held-out pixels removed)."""
     y = image[:, held]
     classical = fill(image, known)
-    cands = {name: images[name] for name in CANDIDATES if name in images}
-    name = max(cands, key=lambda n: psnr_known(image, cands[n], held))
-    d, c = np.clip(cands[name][:, held], 0, 1), classical[:, held]
+    d, c = np.clip(dip[:, held], 0, 1), classical[:, held]
     w = blend_weight(d, c, y)
-    scores = {"pixels": float(held.sum()), "dip": psnr_known(image, cands[name], held),
+    scores = {"pixels": float(held.sum()), "dip": psnr_known(image, dip, held),
               "classical": psnr_known(image, classical, held)}
-    blended = np.where(held[None], w * np.clip(cands[name], 0, 1) + (1 - w) * classical, image)
+    blended = np.where(held[None], w * np.clip(dip, 0, 1) + (1 - w) * classical, image)
     scores["blend"] = psnr_known(image, blended, held)
     return Choice(w, name, scores)
 
@@ -82,10 +84,19 @@ def chosen_image(choice: Choice, image: np.ndarray, all_known: np.ndarray,
     return (choice.weight * d + (1 - choice.weight) * classical).astype(np.float32)
 
 
-def decide(fit) -> tuple[np.ndarray, str]:
+def candidate(fit, average: bool) -> str:
+    """The fit's image that stands for DIP (module docstring): the average, the validation rule's output when it
+    fired, else the final iterate."""
+    if average:
+        return "output_ema.png"
+    return "output_val.png" if fit.validation.fired() is not None else "output.png"
+
+
+def decide(fit, average: bool = False) -> tuple[np.ndarray, str]:
     """For a finished :class:`dip.fit.Fit` with held-out pixels: the picture to write (at the fit's size) and
     what it is, in words (the choice and why)."""
     inputs, held = fit.inputs, fit.validation.held
-    choice = choose(inputs.image, inputs.known, held, fit.images)
+    name = candidate(fit, average)
+    choice = choose(inputs.image, inputs.known, held, fit.images[name], name)
     fit.choice = choice
     return chosen_image(choice, inputs.image, inputs.known | held, fit.images), choice.line()

@@ -228,7 +228,7 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
         if fit.validation is not None:  # DIP, the classical fill or a blend, chosen on held-out pixels
             from dip.choice import decide
 
-            output, what = decide(fit)
+            output, what = decide(fit, args.average)
         result = compose(prepared, output, m["crop"], args.keep_known)
         write_png(out, result, bits=prepared.bits)
     finally:
