@@ -9,10 +9,12 @@ curve. The rule keeps the estimate f_θ(z) of the best ``psnr_val`` and *fires* 
 passed without a better one.
 
 The held-out pixels have the shape of the damage, not of scattered pixels: an isolated known pixel is easy for
-any interpolation, and a validation set of them would favour smooth classical fills over the network.
+any interpolation, and a validation set of them would favour smooth classical fills over the network. And they
+lie next to the damage, not anywhere: the content around the damage is what the fill must predict (copies
+placed anywhere in the image told DIP from the biharmonic fill wrongly on barbara, docs/stopping.md).
 :func:`holdout_mask` places copies of the mask's own missing regions (connected components, drawn at random)
-at random positions until ``fraction`` of the known pixels is covered; a region larger than what is left of the
-budget is cut to a square window of it. Table 1 fits never hold pixels out (they are exactly the paper's fit).
+right beside the region copied (:func:`beside`) until ``fraction`` of the known pixels is covered; a region
+larger than what is left of the budget is cut to a square window of it. Table 1 fits never hold pixels out (they are exactly the paper's fit).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ SEED_OFFSET = 2_000_003  # the held-out pixels are drawn with seed + this (fixed
 
 def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """The held-out pixels (an (H, W) bool subset of ``known``): about ``fraction`` of the known pixels, in
-    copies of the missing regions at seeded random places (all missing pixels scattered when none is known)."""
+    copies of the missing regions placed beside them, seeded (scattered pixels when nothing is missing)."""
     rng = np.random.default_rng(seed + SEED_OFFSET)
     h, w = known.shape
     budget = int(round(fraction * known.sum()))
@@ -48,19 +50,31 @@ def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
             break
         k = int(rng.integers(count))
         region = labels[boxes[k]] == k + 1
+        top, lft = boxes[k][0].start, boxes[k][1].start
         if region.sum() > 2 * left:  # too big for the rest of the budget: a square window of it
             side = max(1, math.isqrt(2 * left))
             ys, xs = np.nonzero(region)
             i = int(rng.integers(ys.size))
             y0, x0 = max(0, ys[i] - side // 2), max(0, xs[i] - side // 2)
             region = region[y0:y0 + side, x0:x0 + side]
+            top, lft = top + y0, lft + x0
+        top, lft = beside(rng, top, lft, region.shape, (h, w))
         rh, rw = region.shape
-        top, lft = int(rng.integers(h - rh + 1)), int(rng.integers(w - rw + 1))
         window = (slice(top, top + rh), slice(lft, lft + rw))
         added = region & known[window] & ~held[window]
         held[window] |= added
         total += int(added.sum())
     return held
+
+
+def beside(rng: np.random.Generator, top: int, lft: int, shape: tuple[int, int], size: tuple[int, int]
+           ) -> tuple[int, int]:
+    """A place right next to a region at (top, lft): shifted up, down, left or right by its own extent plus a gap
+    of 1-3 pixels (kept inside the image), so the copy covers the same kind of content as the damage itself."""
+    (rh, rw), (h, w) = shape, size
+    gap, side = int(rng.integers(1, 4)), int(rng.integers(4))
+    dy, dx = [(-(rh + gap), 0), (rh + gap, 0), (0, -(rw + gap)), (0, rw + gap)][side]
+    return min(max(top + dy, 0), h - rh), min(max(lft + dx, 0), w - rw)
 
 
 class Validation:
