@@ -13,7 +13,7 @@ any interpolation, and a validation set of them would favour smooth classical fi
 lie next to the damage, not anywhere: the content around the damage is what the fill must predict (copies
 placed anywhere in the image told DIP from the biharmonic fill wrongly on barbara, docs/stopping.md).
 :func:`holdout_mask` places copies of the mask's own missing regions (connected components, drawn at random)
-right beside the region copied, shifted by its thickness (:func:`beside`) until ``fraction`` of the known pixels is covered; a region
+right beside the region copied (:func:`beside`) until ``fraction`` of the known pixels is covered; a region
 larger than what is left of the budget is cut to a square window of it. Table 1 fits never hold pixels out (they are exactly the paper's fit).
 """
 
@@ -58,7 +58,7 @@ def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
             y0, x0 = max(0, ys[i] - side // 2), max(0, xs[i] - side // 2)
             region = region[y0:y0 + side, x0:x0 + side]
             top, lft = top + y0, lft + x0
-        top, lft = beside(rng, top, lft, region, (h, w))
+        top, lft = beside(rng, top, lft, region.shape, (h, w))
         rh, rw = region.shape
         window = (slice(top, top + rh), slice(lft, lft + rw))
         added = region & known[window] & ~held[window]
@@ -67,16 +67,14 @@ def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return held
 
 
-def beside(rng: np.random.Generator, top: int, lft: int, region: np.ndarray, size: tuple[int, int]
+def beside(rng: np.random.Generator, top: int, lft: int, shape: tuple[int, int], size: tuple[int, int]
            ) -> tuple[int, int]:
-    """A place right next to a region at (top, lft): shifted in one of 8 directions by its thickness (twice its
-    largest inscribed radius: a stroke's width, a hole's diameter) plus 1-3 pixels, kept inside the image. So a
-    copy of a stroke runs alongside it and covers the same kind of content as the damage itself."""
-    (rh, rw), (h, w) = region.shape, size
-    thickness = 2 * math.ceil(ndimage.distance_transform_edt(np.pad(region, 1)).max())
-    reach = thickness + int(rng.integers(1, 4))
-    dy, dx = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)][int(rng.integers(8))]
-    return min(max(top + dy * reach, 0), h - rh), min(max(lft + dx * reach, 0), w - rw)
+    """A place right next to a region at (top, lft): shifted up, down, left or right by its own extent plus a gap
+    of 1-3 pixels (kept inside the image), so the copy covers the same kind of content as the damage itself."""
+    (rh, rw), (h, w) = shape, size
+    gap, side = int(rng.integers(1, 4)), int(rng.integers(4))
+    dy, dx = [(-(rh + gap), 0), (rh + gap, 0), (0, -(rw + gap)), (0, rw + gap)][side]
+    return min(max(top + dy, 0), h - rh), min(max(lft + dx, 0), w - rw)
 
 
 class Validation:
