@@ -7,9 +7,9 @@ import signal
 
 import numpy as np
 import pytest
+from conftest import TINY, Watched, dip, make_image
 from PIL import Image
 
-from conftest import TINY, Watched, dip, make_image
 from dip.choice import blend_weight, choose
 from dip.holdout import Validation, holdout_mask
 

@@ -183,7 +183,7 @@ class Fit:
         h, w = self.size
         return self.step.estimate()[0, :, :h, :w].cpu().numpy()
 
-    def rule(self) -> "Validation | VarianceStop":
+    def rule(self) -> Validation | VarianceStop:
         """The rule that ends the loop under stop_early: the held-out pixels' when there are some, else ES-EMV."""
         return self.validation or self.stopping
 

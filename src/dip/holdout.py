@@ -36,7 +36,7 @@ def holdout_mask(known: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     copies of the missing regions placed beside them, seeded (scattered pixels when nothing is missing)."""
     rng = np.random.default_rng(seed + SEED_OFFSET)
     h, w = known.shape
-    budget = int(round(fraction * known.sum()))
+    budget = round(fraction * float(known.sum()))
     held = np.zeros_like(known, dtype=bool)
     labels, count = ndimage.label(~known)
     if count == 0 or budget == 0:  # nothing missing: no shape to copy, hold out scattered pixels
@@ -87,7 +87,7 @@ class Validation:
         self.fired_at: int | None = None
 
     @classmethod
-    def attach(cls, inputs: Any, fraction: float, seed: int, patience: int) -> "Validation | None":
+    def attach(cls, inputs: Any, fraction: float, seed: int, patience: int) -> Validation | None:
         """Hold out ``fraction`` of ``inputs.known`` (removed from it, in place of the attribute); None for 0."""
         if not fraction:
             return None
