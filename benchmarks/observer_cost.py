@@ -43,7 +43,9 @@ class Timed:
 
 
 def held_bytes(state: dict) -> int:
-    return sum(v.numel() * v.element_size() for v in state.values() if torch.is_tensor(v))
+    """Bytes of the tensors in an observer's state, lists of tensors (the stopping rule's parameters) included."""
+    tensors = [t for v in state.values() for t in (v if isinstance(v, (list, tuple)) else [v]) if torch.is_tensor(t)]
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def main(argv: list[str] | None = None) -> int:

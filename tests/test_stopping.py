@@ -169,7 +169,7 @@ def test_inpaint_stop_auto_writes_the_rules_output_and_stops_early(tmp_path, img
     out, work = tmp_path / "auto.png", tmp_path / "work"
     r = dip("inpaint", img, mask, "-o", out, "--preset", "table1", "--stop", "auto", "--iterations", "400",
             "--threads", "1", *TINY[:6], "--eval-every", "10", "--lr", "0.01", "--set", "es_patience=20", "--no-progress",
-            "--no-keep-known")
+            "--no-keep-known", "--holdout", "0")  # ES-EMV: without held-out pixels (those have their own rule)
     assert r.returncode == 0, r.stderr
     assert "stop rule fired at" in r.stderr  # the progress line says so
     assert "where the stopping rule fired at" in r.stdout
@@ -187,6 +187,37 @@ def test_inpaint_average_writes_the_output_average(tmp_path, img, mask):
     out, work = tmp_path / "avg.png", tmp_path / "work"
     args = ["--iterations", "30", "--threads", "1", *TINY[:6]]
     assert dip("inpaint", img, mask, "-o", out, "--average", "--no-keep-known", "--preset", "fig7_text",
-               *args).returncode == 0
+               *args, "--holdout", "0").returncode == 0
     assert dip("fit", "--image", img, "--mask", mask, "--preset", "fig7_text", "--out", work, *args).returncode == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(work / "output_ema.png")))
+
+
+def test_the_rules_output_is_the_unperturbed_estimate_at_its_iteration(tmp_path, img, mask):
+    # output_es.png is f_θ(z) with θ the parameters of iteration t*, not the perturbed training output x_{t*}:
+    # rebuild θ_{t*} from a checkpoint of a second run saved at t* and compare the estimates exactly.
+    ref = _tiny(img, mask, tmp_path / "ref", reg_noise_std=0.05)
+    m = ref.run()
+    t_star = m["es_iter"]
+    assert 10 <= t_star < 40
+    second = _tiny(img, mask, tmp_path / "out", reg_noise_std=0.05)
+    for it in range(t_star):
+        second.iterate(it)
+    second.save(t_star, 0.0)
+    second.close()
+    rebuilt = _tiny(img, mask, tmp_path / "out", reg_noise_std=0.05)
+    rebuilt.resume()
+    assert rebuilt.start == t_star
+    assert np.array_equal(rebuilt.estimate(), ref.images["output_es.png"])
+    assert not np.array_equal(ref.images["output.png"], ref.images["output_es.png"])  # t* is not the end
+
+
+def test_computing_the_rules_output_leaves_the_network_as_it_was(img, mask, tmp_path):
+    fit = _tiny(img, mask, tmp_path / "out")
+    for it in range(20):
+        fit.iterate(it)
+    est = fit.estimate()  # (a training-mode forward moves the BatchNorm running statistics: snapshot after it)
+    before = {k: v.clone() for k, v in fit.net.state_dict().items()}
+    assert fit.stopping_estimate() is not None
+    assert all(torch.equal(before[k], v) for k, v in fit.net.state_dict().items())
+    assert np.array_equal(fit.estimate(), est)
+    fit.close()

@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "its minimum-variance output; never: run all iterations and write the final one")
     i.add_argument("--average", action="store_true",
                    help="write the exponential moving average of the outputs (weight ema_weight) instead")
+    add_holdout_options(i)
     _add_fit_options(i, "auto", INPAINT_PRESETS)
     i.set_defaults(precision=None)  # None: the precision --preset auto picks for the device, else fp32
 
@@ -155,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def add_holdout_options(i: argparse.ArgumentParser) -> None:
+    """dip inpaint's validation set (dip.engine.holdout) and the choice it makes (dip.inpaint.choice); docs/stopping.md."""
+    i.add_argument("--holdout", type=float, default=0.05, metavar="F",
+                   help="hold this fraction of the known pixels (copies of the damage's shapes, seeded) out of the "
+                        "fit; their PSNR picks the output (with --stop auto: ends the fit) and chooses between DIP, "
+                        "the biharmonic fill or a blend (default %(default)s; 0: off, the final iterate as before)")
+    i.add_argument("--holdout-patience", type=int, default=200, metavar="N",
+                   help="--stop auto with --holdout: stop after N iterations without a better held-out PSNR "
+                        "(default %(default)s)")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -29,9 +29,11 @@ class Curve:
         self.pending: list[tuple[dict[str, float], Future | None]] = []
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dip-eval")
 
-    def add(self, iteration: int, loss: float, psnr_masked: float, estimate: np.ndarray) -> None:
-        """Queue a row; its ground-truth metrics are computed on the worker thread."""
-        row = {"iteration": iteration, "loss": loss, "psnr_masked": psnr_masked, "psnr": math.nan, "ssim": math.nan}
+    def add(self, iteration: int, loss: float, psnr_masked: float, estimate: np.ndarray, **extra: float) -> None:
+        """Queue a row; its ground-truth metrics are computed on the worker thread. ``extra`` columns (dip
+        inpaint's held-out ``psnr_val``) follow the standard ones in curve.csv."""
+        row = {"iteration": iteration, "loss": loss, "psnr_masked": psnr_masked, "psnr": math.nan, "ssim": math.nan,
+               **extra}
         gt = self.gt
         future = None if gt is None else self.pool.submit(lambda: (psnr(gt, estimate), ssim(gt, estimate)))
         self.pending.append((row, future))
@@ -53,8 +55,9 @@ class Curve:
 
     def csv(self) -> str:
         """The rows as ``curve.csv`` text (empty cells for missing values)."""
-        lines = [",".join(COLUMNS)]
-        lines += [",".join("" if r[k] != r[k] else repr(r[k]) for k in COLUMNS) for r in self.rows]
+        columns = COLUMNS + tuple(k for k in (self.rows[0] if self.rows else {}) if k not in COLUMNS)
+        lines = [",".join(columns)]
+        lines += [",".join("" if r[k] != r[k] else repr(r[k]) for k in columns) for r in self.rows]
         return "\n".join(lines) + "\n"
 
     def state_dict(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from dip.core.quality import psnr_known
 from dip.core.step import EagerStep, GraphStep, Perturbation
 from dip.core.stopping import VarianceStop
 from dip.engine.checkpoint import Checkpoint
+from dip.engine.holdout import Validation
 from dip.engine.interrupts import StopRequests
 from dip.engine.outputs import RunRecord, check_out_dir, fit_metrics, observer_images, write_fit_outputs
 from dip.engine.progress import Progress
@@ -65,6 +66,8 @@ class Fit:
         self.req, self.params = req, req.params
         p = self.params
         self.inputs = load_inputs(req)
+        # dip inpaint's validation set: held-out known pixels, removed from inputs.known before anything reads it
+        self.validation = Validation.attach(self.inputs, req.holdout, req.seed, req.holdout_patience)
         self.placement = compute.place(req.device, req.threads, req.precision, req.memory_format, req.cuda_graph,
                                        req.deterministic)
         self.device = self.placement.device
@@ -82,8 +85,10 @@ class Fit:
         self.optimizer = self.step.optimizer
 
         self.average = OutputAverage(p["ema_weight"])
-        self.stopping = VarianceStop(p["es_alpha"], p["es_patience"], self.device)
+        self.stopping = VarianceStop(p["es_alpha"], p["es_patience"], self.device, self.net.parameters())
         self.observers = {"average": self.average, "stopping": self.stopping}  # fed every iteration's output
+        if self.validation is not None:
+            self.observers["validation"] = self.validation  # (it watches evaluations; here for the checkpoint)
         self.guard = self.build_guard()
         self.curve = Curve(self.inputs.gt)
         self.training = TrainingState(self.net, self.optimizer, self.step, self.curve, self.guard, self.observers,
@@ -125,6 +130,10 @@ class Fit:
             self.step.update()
         self.progress.update(1)
 
+    def rule(self) -> Validation | VarianceStop:
+        """The rule that ends the loop under stop_early: the held-out pixels' when there are some, else ES-EMV."""
+        return self.validation or self.stopping
+
     def due(self, it: int) -> bool:
         """Whether iteration ``it`` evaluates: every ``eval_every``-th and the last."""
         return it % self.params["eval_every"] == 0 or it == self.total - 1
@@ -150,8 +159,9 @@ class Fit:
         pm = psnr_known(self.inputs.image, est, self.inputs.known) if finite else float("nan")
         if not self.guard.check(it, pm, self.net, self.optimizer, loss):
             return False
-        self.curve.add(it, float("nan") if loss is None else loss, pm, est)
-        fired = self.stopping.fired()
+        extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, est)}
+        self.curve.add(it, float("nan") if loss is None else loss, pm, est, **extra)
+        fired = self.rule().fired()
         self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
 
@@ -218,10 +228,9 @@ def iterate_to_end(fit: Fit) -> float:
                 raise Interrupted(f"fit {fit.req.out}", f"stopped by {stop.requested} at iteration {it}; "
                                   "checkpoint saved, run the same command to resume")
             fit.iterate(it)
-            if fit.req.stop_early and fit.due(it) and (fired := fit.stopping.fired()) is not None:
+            if fit.req.stop_early and fit.due(it) and (fired := fit.rule().fired()) is not None:
                 fit.stopped_at = it + 1
-                log.info("the stopping rule fired at iteration %d (minimum output variance at %d); stopping",
-                         fired, fit.stopping.result()[0])
+                log.info("the stopping rule fired at iteration %d (%s); stopping", fired, rule_best(fit))
                 break
             if every and (it + 1) % every == 0 and it + 1 < fit.total:
                 fit.save(it + 1, fit.prior_seconds + time.perf_counter() - t0)
@@ -235,13 +244,32 @@ def finish(fit: Fit, loop_seconds: float) -> dict[str, Any]:
     estimate = fit.final_estimate()
     fit.progress.close()
     fit.close()
-    images = {"output.png": estimate, **fit.extra_images(), **observer_images(fit.average, fit.stopping)}
+    images = {"output.png": estimate, **fit.extra_images(),
+              **observer_images(fit.average, fit.stopping, stopping_estimate(fit))}
+    if fit.validation is not None:
+        images.update(fit.validation.images())
     fit.images = images  # the float images, for dip inpaint (which writes 16 bits and keeps known pixels)
     metrics = fit_metrics(fit.req, fit.inputs, images, run_record(fit, loop_seconds))
+    if fit.validation is not None:
+        metrics.update(fit.validation.metrics(fit.inputs.gt), holdout=fit.req.holdout)
     write_fit_outputs(fit.req, fit.inputs, images, fit.curve, metrics)
     if not fit.req.keep_checkpoint:
         fit.checkpoint.remove()
     return metrics
+
+
+def rule_best(fit: Fit) -> str:
+    """Where the rule that ended the loop saw its best: the held-out PSNR's peak, or the variance's minimum."""
+    if fit.validation is not None:
+        return f"best held-out PSNR {fit.validation.best[0]:.2f} dB at {fit.validation.best[1]}"
+    return f"minimum output variance at {fit.stopping.result()[0]}"
+
+
+def stopping_estimate(fit: Fit) -> np.ndarray | None:
+    """f_θ(z) at the stopping rule's iteration t* (the parameters it kept), cropped like ``Fit.estimate``."""
+    h, w = fit.size
+    est = fit.stopping.estimate(fit.net, fit.step.estimate)
+    return None if est is None else est[0, :, :h, :w].cpu().numpy()
 
 
 def run_record(fit: Fit, loop_seconds: float) -> RunRecord:

@@ -63,13 +63,17 @@ def as_chw(u8: np.ndarray) -> np.ndarray:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-def observer_images(average: OutputAverage, stopping: VarianceStop) -> dict[str, np.ndarray]:
-    """The output average (``output_ema.png``) and the early-stopped output x_{t*} (``output_es.png``)."""
+def observer_images(average: OutputAverage, stopping: VarianceStop,
+                    es_estimate: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The output average (``output_ema.png``) and the early-stopped output (``output_es.png``): ``es_estimate``,
+    the unperturbed f_θ(z) at the rule's iteration t*, or, for a rule without parameters, x_{t*}."""
     images = {}
     if average.average is not None:
         images["output_ema.png"] = average.average[0].cpu().numpy()
     _, es_output = stopping.result()
-    if es_output is not None:
+    if es_estimate is not None:
+        images["output_es.png"] = es_estimate
+    elif es_output is not None:
         images["output_es.png"] = es_output[0].cpu().numpy()
     return images
 

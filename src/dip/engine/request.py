@@ -40,6 +40,8 @@ class FitRequest:
     tags: dict[str, str] = field(default_factory=dict)
     write_observed: bool = True
     stop_early: bool = False  # end the loop when the stopping rule has fired (dip inpaint --stop auto)
+    holdout: float = 0.0  # fraction of the known pixels held out of the loss as a validation set (dip.engine.holdout)
+    holdout_patience: int = 200  # iterations without a better held-out PSNR before the validation rule fires
     engine: str = "ours"  # ours | authors (the reference engine, dip.engine.authors)
     authors_code: Path | None = None  # the fetched authors_code dataset folder (engine authors)
     manifest: Path | None = None  # the manifest that verifies it
@@ -106,4 +108,6 @@ def fingerprint(req: FitRequest, inputs: Inputs, device: str, threads: int) -> s
         "inputs": {k: (v or {}).get("sha256") for k, v in inputs.hashes.items()}, "version": dip.__version__,
         "engine": req.engine,
     }
+    if req.holdout:  # only then: the fingerprints of fits without held-out pixels stay as they were
+        key["holdout"] = [req.holdout, req.holdout_patience]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -168,6 +168,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
     if args.max_side is not None and args.crop is not None:
         raise DipError("--max-side", "cannot be combined with --crop")
+    from dip.engine.holdout import check_options as check_holdout
+
+    check_holdout(args.holdout, args.holdout_patience)
 
 
 def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Choice | None":
@@ -209,7 +212,7 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
     choice = pick_preset(args, prepared)
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
     req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
-                       stop_early=args.stop == "auto")
+                       stop_early=args.stop == "auto", holdout=args.holdout, holdout_patience=args.holdout_patience)
     if req.checkpoint_dir is None:
         req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
     check_device_memory(req, prepared)  # a refusal is the only line: the choice is said after it
@@ -221,7 +224,12 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
         fit = Fit(req, progress=args.progress)
         m = fit.run()
         chosen, what = chosen_output(m, args.average, args.stop)
-        result = compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
+        output = fit.images[chosen]
+        if fit.validation is not None:  # DIP, the classical fill or a blend, chosen on held-out pixels
+            from dip.inpaint.choice import decide
+
+            output, what = decide(fit, args.average)
+        result = compose(prepared, output, m["crop"], args.keep_known)
         write_png(out, result, bits=prepared.bits)
     finally:
         clean(work, inputs)
