@@ -51,13 +51,13 @@ report-ci: setup
 	@echo "results/ci/report.html: table and figures present"
 
 regression: setup
-	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml
+	$(PY) -m dip.cli gate --metrics results/ci/metrics.csv --config config/config.yaml
 
 # Regenerate the regression baseline from a fresh ci run (commit the result with the command in the message).
 baseline: setup
 	rm -rf results/ci
 	$(MAKE) pipeline-ci
-	$(PY) -m dip.cli compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
+	$(PY) -m dip.cli gate --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
 
 slurm-test: setup
 	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider -rs --durations=0 -m slurm tests/cluster

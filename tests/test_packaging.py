@@ -37,7 +37,7 @@ def test_local_profile_reruns_incomplete_jobs():
     assert profile["rerun-incomplete"] is True
 
 
-SUBCOMMANDS = ("fit", "inpaint", "mask", "describe", "fetch", "report", "compare", "figure7")
+SUBCOMMANDS = ("fit", "inpaint", "mask", "describe", "fetch", "report", "gate", "figure7")
 
 
 def test_dip_command_is_installed():

@@ -1,9 +1,8 @@
-"""`dip compare`: the CI regression gate. A metrics.csv is joined with the baseline on (task, image, seed) and
+"""`dip gate` (formerly `dip compare`): the CI regression gate. A metrics.csv is joined with the baseline on (task, image, seed) and
 fails (exit 1) when a final-iterate PSNR moved by more than the tolerance or a row is missing on either side."""
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from dip.atomic import StagedFiles
+from dip.cliconv import Parser
 from dip.errors import DipError
 from dip.records import BASELINE_COLUMNS, KEY, load_config
 from dip.table1 import TOLERANCE_EPS
@@ -75,9 +75,9 @@ def check_same_profile(current: pd.DataFrame, where: Path, baseline: pd.DataFram
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`dip compare`: 0 when every row is within tolerance, 1 otherwise (the table names every row)."""
-    p = argparse.ArgumentParser(prog="dip compare", description="Compare a metrics.csv with the regression "
-                                "baseline on (task, image, seed): final-iterate PSNR within --tolerance dB.")
+    """`dip gate` (formerly `dip compare`): 0 when every row is within tolerance, 1 otherwise (the table names every row)."""
+    p = Parser(prog="dip gate", description="The CI regression gate (formerly dip compare): compare a metrics.csv "
+                "with the regression baseline on (task, image, seed): final-iterate PSNR within --tolerance dB.")
     p.add_argument("--metrics", type=Path, required=True, help="the current metrics.csv (results/ci/metrics.csv)")
     p.add_argument("--baseline", type=Path, help="baseline CSV (default: regression.baseline of --config)")
     p.add_argument("--tolerance", type=float, help="dB (default: regression.tolerance_db of --config)")
@@ -117,4 +117,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from dip.cli import main as dip_main
 
-    sys.exit(dip_main(["compare", *sys.argv[1:]]))
+    sys.exit(dip_main(["gate", *sys.argv[1:]]))

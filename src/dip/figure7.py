@@ -7,7 +7,6 @@ cropped with metrics.json's ``crop`` box when the fit was run on a crop).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dip.atomic import StagedFiles
+from dip.cliconv import Parser, output_option
 from dip.errors import DipError
 from dip.io import read_image, to_uint8
 from dip.records import PAPER_PROFILE, check_profile, load_fit_metrics
@@ -98,7 +98,7 @@ def draw(rows: list[tuple[Row, tuple[str, str, str]]], profile: str, png: Path, 
 
 def main(argv: list[str] | None = None) -> int:
     """`dip figure7`."""
-    p = argparse.ArgumentParser(prog="dip figure7", description="Draw the Figure 7 montage (png + pdf): "
+    p = Parser(prog="dip figure7", description="Draw the Figure 7 montage (png + pdf): "
                                 "text inpainting on kate (top) and Barbara with 50% missing pixels (bottom).")
     p.add_argument("--kate-fit", type=Path, required=True, help="fit directory of the kate text-inpainting fit")
     p.add_argument("--barbara-fit", type=Path, required=True, help="fit directory of a table1 barbara fit")
@@ -106,20 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--barbara-image", type=Path, required=True, help="the source barbara.png")
     p.add_argument("--paper-barbara", type=float, help="the paper's Barbara PSNR (dB), shown under ours")
     p.add_argument("--profile", required=True, help="the profile both fits must be tagged with")
-    p.add_argument("--out", type=Path, required=True, help="figure7.png; the pdf is written beside it")
+    output_option(p, "figure7.png; the pdf is written beside it")
     args = p.parse_args(argv)
-    if args.out.suffix.lower() != ".png":
-        raise DipError(args.out, "--out must be a .png path (the .pdf is written beside it)")
-    if args.out.parent.exists() and not args.out.parent.is_dir():
-        raise DipError(args.out.parent, "is not a directory")
+    if args.output.suffix.lower() != ".png":
+        raise DipError(args.output, "-o/--output must be a .png path (the .pdf is written beside it)")
+    if args.output.parent.exists() and not args.output.parent.is_dir():
+        raise DipError(args.output.parent, "is not a directory")
     kate = load_row(args.kate_fit, args.kate_image, args.profile, None)
     barbara = load_row(args.barbara_fit, args.barbara_image, args.profile, args.paper_barbara)
     rows = [(kate, ("Corrupted (text)", "Ours", "Original")),
             (barbara, ("50% missing pixels", "Ours", "Original"))]
-    pdf = args.out.with_suffix(".pdf")
+    pdf = args.output.with_suffix(".pdf")
     with StagedFiles() as st:
-        draw(rows, args.profile, st.path(args.out), st.path(pdf))
-    print(f"wrote {args.out} and {pdf}")
+        draw(rows, args.profile, st.path(args.output), st.path(pdf))
+    print(f"wrote {args.output} and {pdf}")
     return 0
 
 

@@ -25,7 +25,7 @@ rule report:
         f"{OUT}/logs/report.log",
     localrule: True
     shell:
-        "{params.dip} report --config config/config.yaml --profile {params.profile} --fits {params.fits} {params.reference} --out {params.outdir} > {log} 2>&1"
+        "{params.dip} report --config config/config.yaml --profile {params.profile} --fits {params.fits} {params.reference} -o {params.outdir} > {log} 2>&1"
 
 
 rule figure7:
@@ -46,4 +46,4 @@ rule figure7:
     shell:
         "{params.dip} figure7 --kate-fit {params.kate} --barbara-fit {params.barbara} --kate-image {input.kate_image}"
         " --barbara-image {input.barbara_image} --paper-barbara {params.paper} --profile {params.profile}"
-        " --out {output.png} > {log} 2>&1"
+        " -o {output.png} > {log} 2>&1"
