@@ -219,9 +219,11 @@ def cmd_mask(args: argparse.Namespace) -> int:
     import numpy as np
 
     from dip.io import read_image, write_png
+    from dip.overwrite import check_output
 
     if not 0.0 <= args.bernoulli < 1.0:
         raise DipError("--bernoulli", f"must be in [0, 1), got {args.bernoulli}")
+    check_output(args.output, {"the --like image": args.like}, args.force)
     _, h, w = read_image(args.like).shape
     rng = np.random.Generator(np.random.PCG64(args.seed))
     known = rng.random((h, w)) >= args.bernoulli

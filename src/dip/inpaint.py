@@ -30,6 +30,7 @@ from dip import runtime
 from dip.errors import DipError
 from dip.io import read_mask, read_picture, write_png
 from dip.memory import check_memory, fit_bytes
+from dip.overwrite import check_output
 from dip.request import FitRequest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -168,6 +169,7 @@ def check_options(args: argparse.Namespace) -> None:
         raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
     if args.max_side is not None and args.crop is not None:
         raise DipError("--max-side", "cannot be combined with --crop")
+    check_output(out, {"the input image": args.image, "the mask": args.mask}, args.force)
 
 
 def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Choice | None":
