@@ -6,7 +6,7 @@ MASK_RULES = ("two tones, the damage in one and the rest in the other, as any ed
               "damage: see --mask-convention. Any mode: gray, 1-bit, palette, 16-bit, or RGB whose channels "
               "agree. A mask with transparency: its alpha is the mask (opaque counts as white). Soft edges "
               "(anti-aliased brushes, JPEG) are thresholded at half")
-CONVENTION_HELP = ("which tone of MASK marks the damage. auto: the tone covering at most a third of the mask (said "
+CONVENTION_HELP = ("which tone of MASK marks the damage. auto: the tone covering at most 35%% of the mask (said "
                    "in one line; refused when both cover more, as that would be a guess); white-missing: white "
                    "(or opaque) = fill in, as LaMa, IOPaint and OpenCV; white-known: white = keep, black = fill "
                    "in (the masks of dip mask and the paper's data)")

@@ -2,7 +2,8 @@
 
 The steps around the fit (which is :mod:`dip.fit`, unchanged), in :func:`run`:
 
-1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.cli.MASK_RULES`);
+1. read the image (8 or 16 bits, EXIF orientation applied) and the mask as people draw it (:mod:`dip.drawnmask`:
+   which tone is the damage, soft edges; said in one line each);
 2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
 3. with ``--preset auto`` (the default), pick the preset for the mask's damage and the device
    (:mod:`dip.autopreset`) and say which and why in one line;
@@ -28,7 +29,8 @@ from PIL import Image
 
 from dip import runtime
 from dip.errors import DipError
-from dip.io import read_mask, read_picture, write_png
+from dip.drawnmask import read_drawn_mask
+from dip.io import read_picture, write_png
 from dip.memory import check_memory, fit_bytes
 from dip.overwrite import check_output
 from dip.request import FitRequest
@@ -41,13 +43,15 @@ log = logging.getLogger("dip.inpaint")
 
 @dataclass
 class Prepared:
-    """The inputs as read (``pixels``, ``known``, ``bits``) and the copy the fit works on (``work_*``)."""
+    """The inputs as read (``pixels``, ``known``, ``bits``), the copy the fit works on (``work_*``), and how the
+    mask was read (``notes``, one line each)."""
 
     pixels: np.ndarray
     known: np.ndarray
     bits: int
     work_pixels: np.ndarray
     work_known: np.ndarray
+    notes: tuple[str, ...] = ()
 
     @property
     def reduced(self) -> bool:
@@ -76,18 +80,20 @@ def reduced_size(height: int, width: int, max_side: int | None) -> tuple[int, in
     return max(1, round(height * s)), max(1, round(width * s))
 
 
-def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None) -> Prepared:
+def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None,
+            convention: str = "auto") -> Prepared:
     """Read and validate image and mask; make the working copy for ``max_side``."""
     picture = read_picture(image)
     c, h, w = picture.pixels.shape
-    known = read_mask(mask, (h, w), threshold, threshold_flag="--mask-threshold")
+    drawn = read_drawn_mask(mask, (h, w), convention, threshold)
+    known = drawn.known
     size = reduced_size(h, w, max_side)
     if size == (h, w):
-        return Prepared(picture.pixels, known, picture.bits, picture.pixels, known)
+        return Prepared(picture.pixels, known, picture.bits, picture.pixels, known, drawn.lines)
     work_known = resize_mask(known, size)
     if not work_known.any():
         raise DipError(mask, f"no known pixel is left at --max-side {max_side}; use a larger --max-side")
-    return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known)
+    return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known, drawn.lines)
 
 
 def suggest_side(params: dict, channels: int, height: int, width: int, have: int) -> int | None:
@@ -207,14 +213,16 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
 
     check_options(args)
     out: Path = args.output
-    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side)
+    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side, args.mask_convention)
     choice = pick_preset(args, prepared)
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
     req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
                        stop_early=args.stop == "auto")
     if req.checkpoint_dir is None:
         req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    check_device_memory(req, prepared)  # a refusal is the only line: the choice is said after it
+    check_device_memory(req, prepared)  # a refusal is the only line: the choices are said after it
+    for line in prepared.notes:
+        log.info("%s", line)
     if choice is not None:
         log.info("%s", choice.line())
     try:
