@@ -200,3 +200,61 @@ def test_the_pipelines_masks_are_read_exactly_as_before(tmp_path):
 
     Image.fromarray(_drawn(_scratch(), True)).save(tmp_path / "m.png")  # white = the 5% damage
     assert np.array_equal(read_mask(tmp_path / "m.png", (H, W)), ~_scratch())  # still white = known
+
+
+# ----------------------------------------------------------------- point 7: photos beyond PIL's decompression-bomb limit
+def _big_png(path: Path, width: int, height: int) -> Path:
+    """A 1-bit grayscale PNG, all white, written row by row: a 20000x20000 photo in 76 kB, nothing large in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row, z = b"\x00" + b"\xff" * ((width + 7) // 8), zlib.compressobj(9)
+    body = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_photo_beyond_the_bomb_limit_gets_the_memory_refusal_with_a_max_side(tmp_path):
+    """The finding: a 20000x20000 PNG gave "internal error DecompressionBombError ... (this is a bug)", exit 1."""
+    big = _big_png(tmp_path / "big.png", 20000, 20000)
+    assert 20000 * 20000 > 2 * Image.MAX_IMAGE_PIXELS  # beyond PIL's limit: Image.open itself refuses it
+    r = dip("inpaint", big, big, "-o", tmp_path / "out.png")
+    _one_line_refusal(r, "big.png: a 20000x20000 fit needs about ")
+    side = int(r.stderr.split("use --max-side ")[1].split()[0])
+    assert 64 <= side < 20000 and side % 64 == 0, r.stderr
+    assert "to fit a smaller copy and upsample the fill, or a GPU with more memory" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_the_pipelines_data_keeps_the_bomb_guard(tmp_path):
+    big = _big_png(tmp_path / "big.png", 20000, 20000)
+    r = dip("fit", big, big, "--preset", "table1", "-o", tmp_path / "fit")
+    _one_line_refusal(r, "big.png: refused by PIL's decompression-bomb guard (Image size (400000000 pixels)")
+
+
+def test_max_side_works_for_a_photo_beyond_the_bomb_limit(tmp_path, monkeypatch):
+    """The same path at a lowered limit (PIL's MAX_IMAGE_PIXELS, in this process): a 96x64 photo is "a bomb"."""
+    from dip.cli import main
+    from dip.errors import DipError
+    from dip.io import read_image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL refuses more than 2000 pixels
+    img = make_image(tmp_path / "photo.png", (64, 96), rgb=True)
+    known = np.ones((64, 96), bool)
+    known[30:33, 5:90] = False
+    Image.fromarray(np.where(known, 255, 0).astype(np.uint8)).save(tmp_path / "mask.png")
+    with pytest.raises(DipError, match="decompression-bomb guard"):
+        read_image(img)  # as the pipeline reads its data
+    out = tmp_path / "out.png"
+    assert main(["inpaint", str(img), str(tmp_path / "mask.png"), "-o", str(out), "--max-side", "32", *FAST]) == 0
+    assert Image.MAX_IMAGE_PIXELS == 1000  # lifted only while the person's files were read
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(out)  # the result has the photo's full size, beyond the limit too
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    a, original = np.asarray(Image.open(out)), np.asarray(Image.open(img))
+    assert a.shape == (64, 96, 3)
+    assert np.array_equal(a[known], original[known])

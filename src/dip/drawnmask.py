@@ -50,7 +50,7 @@ class Tones:
 
 def read_tones(path: str | os.PathLike, shape: tuple[int, int], threshold: float | None = None) -> Tones:
     """The two tones of the mask at ``path`` (module docstring, step 1), checked against the image size."""
-    a, white, _ = _pixels(path)
+    a, white, _ = _pixels(path, named=True)  # the person's own file: no decompression-bomb guard
     if a.shape[:2] != tuple(shape):
         raise DipError(path, f"mask is {a.shape[1]}x{a.shape[0]} but the image is {shape[1]}x{shape[0]}")
     alpha = a.shape[2] in (2, 4) and a[..., -1].min() < white

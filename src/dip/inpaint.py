@@ -7,7 +7,8 @@ The steps around the fit (which is :mod:`dip.fit`, unchanged), in :func:`run`:
 2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
 3. with ``--preset auto`` (the default), pick the preset for the mask's damage and the device
    (:mod:`dip.autopreset`) and say which and why in one line;
-4. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.memory`);
+4. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.fitmemory`; a
+   first check from the image's header comes before step 1, so a photo of any size is refused in milliseconds);
 5. time a short probe of the fit and print the estimated run time, with the faster choices when it is long
    (:mod:`dip.eta`; the probe is thrown away and does not change the result);
 6. fit the prepared copy (written beside the output, removed afterwards);
@@ -30,8 +31,8 @@ from PIL import Image
 from dip import runtime
 from dip.errors import DipError
 from dip.drawnmask import read_drawn_mask
-from dip.io import read_picture, write_png
-from dip.memory import check_memory, fit_bytes
+from dip.io import bomb_limit_lifted, read_picture, write_png
+from dip.fitmemory import check_before_decoding, check_fit_memory, reduced_size
 from dip.overwrite import check_output
 from dip.request import FitRequest
 
@@ -72,18 +73,10 @@ def resize_mask(known: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(small) > 0
 
 
-def reduced_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
-    """(h, w) with the longer side ``max_side`` and the aspect kept; the size itself when already small enough."""
-    if max_side is None or max(height, width) <= max_side:
-        return height, width
-    s = max_side / max(height, width)
-    return max(1, round(height * s)), max(1, round(width * s))
-
-
 def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None,
             convention: str = "auto") -> Prepared:
     """Read and validate image and mask; make the working copy for ``max_side``."""
-    picture = read_picture(image)
+    picture = read_picture(image, named=True)  # the person's own photo: no decompression-bomb guard
     c, h, w = picture.pixels.shape
     drawn = read_drawn_mask(mask, (h, w), convention, threshold)
     known = drawn.known
@@ -96,30 +89,10 @@ def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | No
     return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known, drawn.lines)
 
 
-def suggest_side(params: dict, channels: int, height: int, width: int, have: int) -> int | None:
-    """The largest --max-side (a multiple of 64, below the image's longer side) whose fit the memory ``have``
-    holds; None when not even 64 does."""
-    side = max(height, width)
-    while side > 64:
-        side = (side - 1) // 64 * 64
-        if fit_bytes(params, channels, *reduced_size(height, width, side)) <= have:
-            return side
-    return None
-
-
 def check_device_memory(req: FitRequest, prepared: Prepared) -> None:
     """Refuse (one line, exit 2, before anything is allocated) a fit the device's memory cannot hold."""
     c, h, w = prepared.work_pixels.shape
-    if req.crop:
-        h, w = min(h, req.crop), min(w, req.crop)
-    def way_out(have: int) -> str:
-        if req.crop:
-            return "use a smaller --crop, or a GPU with more memory"
-        side = suggest_side(req.params, c, h, w, have)
-        return (f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory"
-                if side else "use a machine or GPU with more memory")
-
-    check_memory(req.image, req.params, c, h, w, runtime.pick_device(req.device), way_out)
+    check_fit_memory(req.image, [req.params], c, h, w, req.crop, req.device)
 
 
 def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
@@ -213,6 +186,7 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
 
     check_options(args)
     out: Path = args.output
+    check_before_decoding(args, make_request)  # a photo too large for the memory is refused from its header
     prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side, args.mask_convention)
     choice = pick_preset(args, prepared)
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
@@ -227,9 +201,10 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
         log.info("%s", choice.line())
     try:
         req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
-        announce_eta(req, prepared, choice is not None and choice.reduced)
-        fit = Fit(req, progress=args.progress)
-        m = fit.run()
+        with bomb_limit_lifted():  # the working copy of the person's photo, however large
+            announce_eta(req, prepared, choice is not None and choice.reduced)
+            fit = Fit(req, progress=args.progress)
+            m = fit.run()
         chosen, what = chosen_output(m, args.average, args.stop)
         result = compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
         write_png(out, result, bits=prepared.bits)
