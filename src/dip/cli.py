@@ -203,7 +203,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                    manifest=args.manifest)
     m = run_fit(req, progress=args.progress)
     psnr_txt = f"psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, " if m["psnr"] is not None else ""
-    print(f"{args.output}: {psnr_txt}masked psnr {m['psnr_masked']:.2f} dB, {m['iterations']} iterations, "
+    print(f"{args.output}: {psnr_txt}known-pixel psnr {m['psnr_masked']:.2f} dB, {m['iterations']} iterations, "
           f"{m['seconds_per_iter']:.4f} s/it, {m['backtracks']} backtracks")
     return 0
 

@@ -183,7 +183,7 @@ class Fit:
             return False
         self.curve.add(it, float("nan") if loss is None else loss, pm, est)
         fired = self.stopping.fired()
-        self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
+        self.progress.report(it, pm, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
 
     def final_estimate(self) -> np.ndarray:

@@ -165,8 +165,8 @@ def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Cho
     return choice
 
 
-def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> None:
-    """Probe the fit's speed and log the estimated run time (and faster choices when it is long)."""
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> float:
+    """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it (s)."""
     from dip.eta import eta_lines, probe_fit
 
     h, w = prepared.work_known.shape
@@ -177,6 +177,7 @@ def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> Non
     for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
                           req.stop_early, probe.resumes_at):
         log.info("%s", line)
+    return probe.seconds_per_iteration * max(req.params["iterations"] - probe.resumes_at, 0)
 
 
 def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> dict[str, Any]:
@@ -202,8 +203,9 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
     try:
         req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
         with bomb_limit_lifted():  # the working copy of the person's photo, however large
-            announce_eta(req, prepared, choice is not None and choice.reduced)
+            estimate = announce_eta(req, prepared, choice is not None and choice.reduced)
             fit = Fit(req, progress=args.progress)
+            fit.progress.expect(estimate)  # said again when the running rate moves it by more than a third
             m = fit.run()
         chosen, what = chosen_output(m, args.average, args.stop)
         result = compose(prepared, fit.images[chosen], m["crop"], args.keep_known)
