@@ -64,6 +64,16 @@ def test_a_pessimistic_estimate_is_revised_as_soon_as_the_rate_is_measured(monke
     assert said[0].endswith("estimated time revised: 9.9 s left, 12.0 s in all (was 1.7 min; now 0.060 s/it)")
 
 
+def test_a_noisy_machine_does_not_repeat_the_estimate_every_few_iterations(monkeypatch, capsys):
+    """The rate jumps between 0.02 and 0.3 s/it every 10 iterations: revisions at most once per 2 s span."""
+    said = _run(monkeypatch, capsys, 600, 6.0, [(10, 0.02 if k % 2 else 0.3) for k in range(60)])
+    at = [int(line.split(":")[0]) for line in said]
+    seconds = [sum(10 * (0.02 if k % 2 else 0.3) for k in range(n // 10)) + (n % 10) * (0.02 if (n // 10) % 2 else 0.3)
+               for n in at]
+    assert said and all(b - a >= 2.0 - 1e-9 for a, b in zip(seconds, seconds[1:])), said
+    assert at[-1] < 600 - 10  # nothing said when less than the span is left
+
+
 FAST = [*TINY, "--iterations", "20", "--eval-every", "5", "--threads", "1", "--no-progress"]
 
 

@@ -12,7 +12,9 @@ PSNR, computed off the main thread, with the iteration it belongs to.
 
 The estimate: ``dip inpaint`` states one before the fit (:mod:`dip.eta`, a short probe) and hands it over with
 :meth:`Progress.expect`. While the fit runs, the estimate of the whole run (time so far + time left at the running
-rate) is said again whenever it moves by more than a third (``REVISE_BY``) from the last one said.
+rate) is said again whenever it moves by more than a third (``REVISE_BY``) from the last one said; at most once
+per span of the running rate, and not when less than that span is left (a noisy machine would otherwise repeat it
+every few iterations).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Progress:
         self.bar: Any = None
         self.running = RunningRate()
         self.stated: float | None = None  # the last estimate of the whole run that was said (seconds)
+        self.said_at = -float("inf")  # when it was said
 
     def begin(self, initial: int) -> None:
         """Start counting at iteration ``initial`` (a resumed fit starts where its checkpoint was)."""
@@ -74,7 +77,7 @@ class Progress:
 
     def expect(self, seconds: float) -> None:
         """The estimate said before the fit, for the iterations from :meth:`begin` to the end."""
-        self.stated = seconds
+        self.stated, self.said_at = seconds, time.perf_counter()
 
     def update(self, n: int) -> None:
         if self.bar is not None:
@@ -94,15 +97,15 @@ class Progress:
 
     def revise(self, now: float) -> None:
         """Say the estimate again when the running rate moves it by more than ``REVISE_BY``."""
-        r = self.running.rate()
-        if r is None or self.stated is None:
+        r, span = self.running.rate(), self.running.window
+        if r is None or self.stated is None or now - self.said_at < span:
             return
         left = r * (self.total - self.done)
         whole = now - self.t0 + left
-        if abs(whole - self.stated) > REVISE_BY * self.stated:
+        if left >= span and abs(whole - self.stated) > REVISE_BY * self.stated:
             self.say(f"estimated time revised: {minutes(left)} left, {minutes(whole)} in all (was "
                      f"{minutes(self.stated)}; now {r:.3f} s/it)")
-            self.stated = whole
+            self.stated, self.said_at = whole, now
 
     def say(self, text: str) -> None:
         if self.quiet:
