@@ -1,5 +1,5 @@
-"""`dip gate` (formerly `dip compare`): the CI regression gate. A metrics.csv is joined with the baseline on (task, image, seed) and
-fails (exit 1) when a final-iterate PSNR moved by more than the tolerance or a row is missing on either side."""
+"""`dip gate` (formerly `dip compare`), the CI regression gate: a metrics.csv is joined with the baseline on
+(task, image, seed) and fails (exit 1) when a final-iterate PSNR moved by more than the tolerance or a row is missing on either side."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def check_same_profile(current: pd.DataFrame, where: Path, baseline: pd.DataFram
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`dip gate` (formerly `dip compare`): 0 when every row is within tolerance, 1 otherwise (the table names every row)."""
+    """`dip gate` (formerly `dip compare`): 0 when every row is within tolerance, 1 otherwise (the table names
+    every row)."""
     p = Parser(prog="dip gate", description="The CI regression gate (formerly dip compare): compare a metrics.csv "
                 "with the regression baseline on (task, image, seed): final-iterate PSNR within --tolerance dB.")
     p.add_argument("--metrics", type=Path, required=True, help="the current metrics.csv (results/ci/metrics.csv)")

@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="dip fetch", description="Fetch the inputs listed in the manifest (images "
                                 "into OUTPUT/<dataset>/<name>.png, other files into OUTPUT/<dataset>/<path>), from a "
                                 "local mirror or over HTTPS, sha256-verified.")
-    p.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"), help="the datasets, their files and hashes")
+    p.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"),
+                   help="the datasets, their files and hashes")
     output_option(p, "the data folder", required=False, old=("--dest",), default=Path("data/raw"))
     p.add_argument("--dataset", action="append", metavar="NAME", help="repeatable (default: every dataset)")
     p.add_argument("--mirror", default=os.environ.get(MIRROR_ENV, ""), metavar="DIR",

@@ -7,8 +7,8 @@ The plain line (``dip inpaint --help`` names its parts)::
 ``it N/M``: N of the M iterations done (the evaluation at N scores the estimate after N steps, so the first line
 is ``it 0/M`` and the last ``it M/M``); the PSNR of that estimate on the pixels the mask keeps (the only pixels
 with a reference when restoring a photo); the running rate (over the last tenth of the time so far, at least
-``WINDOW_SECONDS``, so a machine whose load changes is followed) and the time left at that rate. With a ground truth (``dip fit``) the line adds its
-PSNR, computed off the main thread, with the iteration it belongs to.
+``WINDOW_SECONDS``, so a machine whose load changes is followed) and the time left at that rate. With a ground
+truth (``dip fit``) the line adds its PSNR, computed off the main thread, with the iteration it belongs to.
 
 The estimate: ``dip inpaint`` states one before the fit (:mod:`dip.eta`, a short probe) and hands it over with
 :meth:`Progress.expect`. While the fit runs, the estimate of the whole run (time so far + time left at the running
@@ -24,10 +24,13 @@ import time
 from collections import deque
 from typing import Any
 
-from dip.eta import minutes
-
 REVISE_BY = 1 / 3  # say the estimate again when it moves by more than this fraction
 WINDOW_SECONDS = 2.0  # the shortest span the running rate is measured over (else a tenth of the time so far)
+
+
+def minutes(seconds: float) -> str:
+    """A duration as dip.eta writes it: "12.3 s", or "4.5 min" from a minute on."""
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 class RunningRate:
@@ -126,7 +129,8 @@ class Progress:
             self.bar.set_postfix({**post, **({"stop": note} if note else {})}, refresh=False)
             return
         r = self.rate()
-        speed = f"{r:.3f} s/it, {minutes(r * max(self.total - it, 0))} left" if r is not None else "rate not yet measured"
+        speed = ("rate not yet measured" if r is None
+                 else f"{r:.3f} s/it, {minutes(r * max(self.total - it, 0))} left")
         gt_txt = f", gt psnr {row['psnr']:.2f} dB at it {row['iteration']}" if gt else ""
         self.say(f"it {it}/{self.total} known-pixel psnr {psnr_known:.2f} dB, {speed}{gt_txt}"
                  f"{'; ' + note if note else ''}")

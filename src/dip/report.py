@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     """`dip report`."""
     p = Parser(prog="dip report", description="Aggregate fit directories into metrics.csv, "
                                 "Table 1 (md + csv), curves (png + csv) and summary.json.")
-    p.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="pipeline config (relative to the working directory)")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"),
+                   help="pipeline config (relative to the working directory)")
     p.add_argument("--profile", required=True, help="the profile every fit must be tagged with")
     p.add_argument("--fits", type=Path, nargs="+", required=True, metavar="DIR",
                    help="fit directories (each with metrics.json and curve.csv)")
