@@ -27,7 +27,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[pipeline,test]'
 	touch $@
 
 reproduce: setup
@@ -57,13 +57,13 @@ report-ci: setup
 	$(PY) -m dip.report.landing results/ci/report.html --profile ci --reference
 
 regression: setup
-	$(PY) -m dip compare --metrics results/ci/metrics.csv --config config/config.yaml
+	$(PY) -m dip gate --metrics results/ci/metrics.csv --config config/config.yaml
 
 # Regenerate the regression baseline from a fresh ci run (commit the result with the command in the message).
 baseline: setup
 	rm -rf results/ci
 	$(MAKE) pipeline-ci
-	$(PY) -m dip compare --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
+	$(PY) -m dip gate --metrics results/ci/metrics.csv --config config/config.yaml --write-baseline
 
 slurm-test: setup
 	tools/pytest-strict $(PY) -m pytest -q -p no:cacheprovider -rs --durations=0 -m slurm tests/cluster

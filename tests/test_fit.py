@@ -240,7 +240,8 @@ def test_mask_command_is_reproducible(tmp_path, img):
 
 def test_inpaint_writes_only_the_picture(tmp_path, img, mask):
     out = tmp_path / "restored.png"
-    r = dip("inpaint", img, mask, "-o", out, "--iterations", "10", "--threads", "1", *TINY[:6])
+    r = dip("inpaint", img, mask, "-o", out, "--iterations", "10", "--threads", "1", *TINY[:6],
+            "--mask-convention", "white-known")
     assert r.returncode == 0, r.stderr
     assert np.asarray(Image.open(out)).shape == (32, 32)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png", "mask.png", "restored.png"]

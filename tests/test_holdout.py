@@ -7,11 +7,11 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import TINY, Watched, dip, make_image
 from PIL import Image
 
-from dip.inpaint.choice import blend_weight, choose
+from conftest import TINY, Watched, dip, make_image
 from dip.engine.holdout import Validation, holdout_mask
+from dip.inpaint.choice import blend_weight, choose
 
 
 def strokes(h: int = 64, w: int = 64) -> np.ndarray:
@@ -104,8 +104,8 @@ def test_choice_picks_the_classical_fill_when_dip_is_bad_and_dip_when_it_is_good
 
 # ------------------------------------------------------------------------------------------ in a real fit
 def _fit(img, mask, out, holdout=0.1, **params):
-    from dip.engine.fit import Fit, FitRequest
     from dip.data.presets import resolve
+    from dip.engine.fit import Fit, FitRequest
 
     tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 30, "eval_every": 10,
             "lr": 0.01, **params}

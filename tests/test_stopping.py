@@ -169,7 +169,7 @@ def test_inpaint_stop_auto_writes_the_rules_output_and_stops_early(tmp_path, img
     out, work = tmp_path / "auto.png", tmp_path / "work"
     r = dip("inpaint", img, mask, "-o", out, "--preset", "table1", "--stop", "auto", "--iterations", "400",
             "--threads", "1", *TINY[:6], "--eval-every", "10", "--lr", "0.01", "--set", "es_patience=20", "--no-progress",
-            "--no-keep-known", "--holdout", "0")  # ES-EMV: without held-out pixels (those have their own rule)
+            "--no-keep-known", "--mask-convention", "white-known", "--holdout", "0")  # ES-EMV: without held-out pixels
     assert r.returncode == 0, r.stderr
     assert "stop rule fired at" in r.stderr  # the progress line says so
     assert "where the stopping rule fired at" in r.stdout
@@ -187,7 +187,7 @@ def test_inpaint_average_writes_the_output_average(tmp_path, img, mask):
     out, work = tmp_path / "avg.png", tmp_path / "work"
     args = ["--iterations", "30", "--threads", "1", *TINY[:6]]
     assert dip("inpaint", img, mask, "-o", out, "--average", "--no-keep-known", "--preset", "fig7_text",
-               *args, "--holdout", "0").returncode == 0
+               "--mask-convention", "white-known", *args, "--holdout", "0").returncode == 0
     assert dip("fit", "--image", img, "--mask", mask, "--preset", "fig7_text", "--out", work, *args).returncode == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(work / "output_ema.png")))
 

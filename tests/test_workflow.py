@@ -57,7 +57,7 @@ def test_default_profile_is_picked_up_without_profile_flag():
     assert settings["cores"] == "all" and settings["rerun-incomplete"] and settings["printshellcmds"]
     assert settings["retries"] >= 1 and settings["show-failed-logs"]
     # printshellcmds comes from the profile: the dry run prints the commands without -p
-    assert " fit --image " in r.stdout
+    assert " fit data/raw/" in r.stdout
 
 
 @pytest.mark.parametrize("profile, seeds", [("paper", 3), ("quick", 2), ("ci", 2)])
@@ -80,8 +80,8 @@ def test_reference_fits_are_planned_only_when_asked(value, planned):
     refs = [line for line in r.stdout.splitlines() if "--engine authors" in line]
     assert len(refs) == planned
     # the same inputs and masks as our fits, their own folder, fp32 op by op
-    assert all("--mask results/ci/masks/" in f or "--mask data/raw/fig7/kate_mask.png" in f for f in refs)
-    assert all("--out results/ci/reference/" in f and "--precision fp32 --cuda-graph off" in f for f in refs)
+    assert all(".png results/ci/masks/" in f or "kate.png data/raw/fig7/kate_mask.png" in f for f in refs)
+    assert all("-o results/ci/reference/" in f and "--precision fp32 --cuda-graph off" in f for f in refs)
     assert ("--reference-fits results/ci/reference/" in r.stdout) == bool(planned)
 
 
@@ -101,7 +101,7 @@ def test_a_reference_value_that_is_not_a_boolean_is_refused_in_one_line():
 
 def test_paper_profile_uses_the_authors_settings_and_requests_a_gpu():
     r = snakemake("-n", "--forceall", "-p", "--config", "profile=paper")
-    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    fits = [line for line in r.stdout.splitlines() if " fit data/raw/" in line]
     assert len(fits) == 36  # seeds 0, 1, 2
     assert all("--set" not in f and "--crop" not in f and "--precision fp32" in f for f in fits)
     assert all("--cuda-graph auto" in f for f in fits)  # on CUDA devices (same numbers, docs/performance.md)
@@ -112,7 +112,7 @@ def test_paper_profile_uses_the_authors_settings_and_requests_a_gpu():
 def test_profile_cuda_graph_becomes_the_fit_flag(tmp_path, value, flag):
     work = _config_copy(tmp_path, lambda c: c["profiles"]["paper"].update(cuda_graph=value))
     r = snakemake("-n", "--forceall", "-p", "--config", "profile=paper", cwd=work)
-    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    fits = [line for line in r.stdout.splitlines() if " fit data/raw/" in line]
     assert r.returncode == 0 and len(fits) == 36, r.stderr
     assert all(f"--cuda-graph {flag} " in f for f in fits)
 
@@ -163,7 +163,7 @@ def test_schema_defaults_fill_in_optional_keys(tmp_path):
     work = _config_copy(tmp_path, lambda c: [p.pop(k, None) for p in c["profiles"].values()
                                                for k in ("cuda_graph", "crop_at")])
     r = snakemake("-n", "--forceall", "--config", "profile=ci", cwd=work)
-    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    fits = [line for line in r.stdout.splitlines() if " fit data/raw/" in line]
     assert r.returncode == 0 and len(fits) == 24, r.stderr
     assert all("--cuda-graph auto " in f and "--crop-at" not in f for f in fits)
 
@@ -171,7 +171,7 @@ def test_schema_defaults_fill_in_optional_keys(tmp_path):
 def test_per_task_values_come_from_the_config(tmp_path):
     work = _config_copy(tmp_path, lambda c: c["tasks"]["table1"].update(images=["barbara"]))  # figure7 needs it
     r = snakemake("-n", "--forceall", "--config", "profile=ci", cwd=work)
-    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    fits = [line for line in r.stdout.splitlines() if " fit data/raw/" in line]
     assert r.returncode == 0 and len(fits) == 4, r.stderr
     assert sum("--dataset table1 " in f and "--preset table1 " in f and "table1/barbara.png" in f for f in fits) == 2
     assert sum("--dataset fig7 " in f and "--preset fig7_text " in f for f in fits) == 2

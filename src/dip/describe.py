@@ -3,32 +3,30 @@ the shapes at a given image size and the parameter count."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from dip.cliconv import Parser, hidden_alias, parse_size
 from dip.core.network import SkipConfig, SkipNet, count_parameters, input_channels
 from dip.data.presets import resolve
-from dip.errors import DipError
 
 
 def main(argv: list[str] | None = None) -> int:
     """`dip describe`."""
-    parser = argparse.ArgumentParser(prog="dip describe", description="Print a preset's network: its blocks in "
+    parser = Parser(prog="dip describe", description="Print a preset's network: its blocks in "
                                      "execution order with their input and output shapes, the layers, and the "
                                      "parameter count.")
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--presets", type=Path, help="another presets file (default: the packaged one)")
-    parser.add_argument("--size", default="512x512", help="HxW for the shapes (default 512x512)")
+    parser.add_argument("--preset", required=True, help="a preset name in presets.yaml (or in --presets-file)")
+    parser.add_argument("--presets-file", dest="presets", type=Path, metavar="FILE",
+                        help="another presets file (default: the packaged presets.yaml)")
+    hidden_alias(parser, "--presets", "presets", type=Path)
+    parser.add_argument("--size", default="512x512", help="WxH (width x height) of the image for the shapes")
     parser.add_argument("--channels", type=int, default=1, help="image channels (1 gray, 3 RGB)")
     args = parser.parse_args(argv)
     p = resolve(args.preset, {}, args.presets)
-    try:
-        h, w = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise DipError("--size", f"expected HxW such as 512x512, got {args.size!r}") from None
+    h, w = parse_size(args.size, "--size")
     in_ch = input_channels(p)
     cfg = SkipConfig.from_preset(p, args.channels)
     net = SkipNet(cfg)
@@ -48,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         net(torch.zeros(1, in_ch, hp, wp))
     print(f"preset {args.preset}: {p.get('description', '')}")
-    print(f"input z: {in_ch} x {hp} x {wp} ({p['input_kind']}){' (padded from %dx%d)' % (h, w) if (hp, wp) != (h, w) else ''}")
+    padded = f" (padded from {w}x{h})" if (hp, wp) != (h, w) else ""
+    print(f"input z: {in_ch} channels of {wp}x{hp} ({p['input_kind']}){padded}")
     print("blocks (execution order; nesting depth = scale):")
     print("\n".join(rows))
     print(net)

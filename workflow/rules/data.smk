@@ -13,4 +13,4 @@ rule fetch:
         f"{OUT}/logs/fetch.log",
     localrule: True
     shell:
-        "{params.dip} fetch --manifest {params.manifest} --dest data/raw {params.mirror} > {log} 2>&1"
+        "{params.dip} fetch --manifest {params.manifest} -o data/raw {params.mirror} > {log} 2>&1"

@@ -14,7 +14,7 @@ rule mask:
         f"{OUT}/logs/mask/{{image}}_seed{{seed}}.log",
     localrule: True
     shell:
-        "{params.dip} mask --bernoulli {params.drop} --seed {wildcards.seed} --like {input.image} -o {output} > {log} 2>&1"
+        "{params.dip} mask --bernoulli {params.drop} --seed {wildcards.seed} --like {input.image} -o {output} --force > {log} 2>&1"
 
 
 # A fit's log starts with `dip fit`'s line saying where it runs (device, precision, torch and CUDA versions): the
@@ -49,10 +49,10 @@ rule fit:
     benchmark:
         f"{OUT}/benchmarks/fit/{{task}}_{{image}}_seed{{seed}}.tsv"
     shell:
-        "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
-        " > /dev/null && {params.dip} fit --image {input.image} --mask {input.mask} --preset {params.preset} {params.overrides}"
+        "({params.dip} fetch --verify-only --manifest {params.manifest} -o data/raw --dataset {params.dataset}"
+        " > /dev/null && {params.dip} fit {input.image} {input.mask} --preset {params.preset} {params.overrides}"
         " {params.crop} --seed {wildcards.seed} --device {params.device} --precision {params.precision}"
-        " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} --out {params.out} {params.engine} --no-progress"
+        " --cuda-graph {params.cuda_graph} --threads {threads} --checkpoint-every {params.checkpoint_every} -o {params.out} {params.engine} --no-progress"
         " --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}) > {log} 2>&1"
 
 

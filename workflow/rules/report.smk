@@ -35,7 +35,7 @@ rule report:
     localrule: True
     shell:
         "{params.dip} report --config config/config.yaml --profile {params.profile} --fits {params.fits} {params.reference}"
-        " --baselines {params.baselines} --out {params.outdir} > {log} 2>&1"
+        " --baselines {params.baselines} -o {params.outdir} > {log} 2>&1"
 
 
 rule figure7:
@@ -61,4 +61,4 @@ rule figure7:
         "{params.dip} figure7 --kate-fit {params.kate} --barbara-fit {params.barbara} --kate-image {input.kate_image}"
         " --barbara-image {input.barbara_image} --paper-barbara {params.paper} --profile {params.profile}"
         " --kate-baseline {params.kate_baseline} --barbara-baseline {params.barbara_baseline}"
-        " --out {output.png} > {log} 2>&1"
+        " -o {output.png} > {log} 2>&1"

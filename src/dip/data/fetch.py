@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from dip.cliconv import Parser, output_option
 from dip.data.atomic import new_temp
 from dip.data.images import sha256_file
 from dip.data.manifest import load_manifest, manifest_files
@@ -235,16 +236,17 @@ def verify_only(manifest: dict[str, dict[str, dict[str, Any]]], dest: Path, data
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dip fetch", description="Fetch the inputs listed in the manifest (images "
-                                "into DEST/<dataset>/<name>.png, other files into DEST/<dataset>/<path>), from a "
+    p = Parser(prog="dip fetch", description="Fetch the inputs listed in the manifest (images "
+                                "into OUTPUT/<dataset>/<name>.png, other files into OUTPUT/<dataset>/<path>), from a "
                                 "local mirror or over HTTPS, sha256-verified.")
-    p.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"), help="(default: %(default)s)")
-    p.add_argument("--dest", type=Path, default=Path("data/raw"), help="(default: %(default)s)")
+    p.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"),
+                   help="the datasets, their files and hashes")
+    output_option(p, "the data folder", required=False, old=("--dest",), default=Path("data/raw"))
     p.add_argument("--dataset", action="append", metavar="NAME", help="repeatable (default: every dataset)")
     p.add_argument("--mirror", default=os.environ.get(MIRROR_ENV, ""), metavar="DIR",
                    help=f"local mirror laid out as {LAYOUT} (default: ${MIRROR_ENV}; empty: download)")
     p.add_argument("--verify-only", action="store_true",
-                   help="only check the files already in DEST against the manifest; fetch nothing")
+                   help="only check the files already in OUTPUT against the manifest; fetch nothing")
     return p
 
 
@@ -253,13 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     manifest = load_manifest(args.manifest)
     if args.verify_only:
-        n = verify_only(manifest, args.dest, args.dataset)
-        print(f"{args.dest}: {n} file(s) verified")
+        n = verify_only(manifest, args.output, args.dataset)
+        print(f"{args.output}: {n} file(s) verified")
         return 0
     mirror = Path(args.mirror) if args.mirror else None
-    done = fetch(manifest, args.dest, args.dataset, mirror)
+    done = fetch(manifest, args.output, args.dataset, mirror)
     new = {rel: src for rel, src in done.items() if src != "present"}
     for rel, src in new.items():
-        print(f"{args.dest / rel}: fetched from {src}")
-    print(f"{args.dest}: {len(done)} file(s) verified ({len(new)} fetched, {len(done) - len(new)} already present)")
+        print(f"{args.output / rel}: fetched from {src}")
+    print(f"{args.output}: {len(done)} file(s) verified ({len(new)} fetched, {len(done) - len(new)} already present)")
     return 0

@@ -2,14 +2,20 @@
 
 Every reader raises :class:`dip.errors.DipError` naming the file and the problem, so the CLI can print
 one line and exit 2 before anything is written. Writers are atomic (:mod:`dip.data.atomic`).
+
+PIL's decompression-bomb guard stays on for every file the pipeline reads (downloaded data); it is lifted only
+for the files a person names to ``dip inpaint`` (``named=True``): their photo may be large, and dip inpaint
+checks the memory its fit needs itself, before decoding (:func:`picture_size`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import png
@@ -28,7 +34,19 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+@contextmanager
+def bomb_limit_lifted() -> Iterator[None]:
+    """PIL's decompression-bomb guard off, for the files a person named (module docstring)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path: str | os.PathLike, named: bool = False, load: bool = True) -> Image.Image:
+    """The opened (and, with ``load``, decoded) image; ``named``: a file the person named (module docstring)."""
     p = Path(path)
     if not p.exists():
         raise DipError(p, "no such file")
@@ -37,10 +55,15 @@ def _open(path: str | os.PathLike) -> Image.Image:
     if p.stat().st_size == 0:
         raise DipError(p, "empty file (0 bytes)")
     try:
-        img = Image.open(p)
-        img.deep16 = (img.format == "PNG" and img.mode in ("RGB", "RGBA") and bool(img.tile)
-                      and str(img.tile[0][3]).endswith(";16B"))  # 16-bit colour (see _pixels)
-        img.load()  # decodes everything: truncated files fail here, not later
+        with bomb_limit_lifted() if named else nullcontext():
+            img = Image.open(p)
+            img.deep16 = (img.format == "PNG" and img.mode in ("RGB", "RGBA") and bool(img.tile)
+                          and str(img.tile[0][3]).endswith(";16B"))  # 16-bit colour (see _pixels)
+            if load:
+                img.load()  # decodes everything: truncated files fail here, not later
+    except Image.DecompressionBombError as e:
+        raise DipError(p, f"refused by PIL's decompression-bomb guard ({str(e).split(',')[0]}), as every file "
+                          "the pipeline reads") from None
     except UnidentifiedImageError:
         raise DipError(p, "not an image file (cannot identify the format)") from None
     except Image.DecompressionBombError as e:  # a header claiming a huge size: refused before decoding
@@ -52,10 +75,20 @@ def _open(path: str | os.PathLike) -> Image.Image:
     return img
 
 
-def _pixels(path: str | os.PathLike) -> tuple[np.ndarray, int, Image.Image]:
+def picture_size(path: str | os.PathLike, named: bool = True) -> tuple[int, int, int]:
+    """(height, width, channels) of an image as :func:`read_picture` would read it (upright), from its header
+    only: nothing is decoded, so a photo too large for the memory is measured in milliseconds."""
+    img = _open(path, named, load=False)
+    w, h = img.size
+    if img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):  # turned by 90 degrees
+        w, h = h, w
+    return h, w, 1 if img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N") else 3
+
+
+def _pixels(path: str | os.PathLike, named: bool = False) -> tuple[np.ndarray, int, Image.Image]:
     """The file's values as stored, (H, W, C) integers with C = 1 or 3 (+1 with alpha), upright (EXIF
     orientation applied), and the value of white: 1 (1-bit), 255 (8-bit) or 65535 (16-bit)."""
-    opened = img = _open(path)
+    opened = img = _open(path, named)
     if img.deep16:  # PIL keeps only the high bytes of 16-bit colour PNGs: pypng reads all 16 bits
         _, _, rows, _ = png.Reader(filename=str(path)).asDirect()
         a = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(img.height, img.width, -1)
@@ -97,9 +130,9 @@ class Picture:
     bits: int
 
 
-def read_picture(path: str | os.PathLike) -> Picture:
+def read_picture(path: str | os.PathLike, named: bool = False) -> Picture:
     """An opaque 8- or 16-bit grayscale or RGB image (any PIL format; 16-bit PNGs included), upright."""
-    a, white, img = _pixels(path)
+    a, white, img = _pixels(path, named)
     if a.shape[2] in (2, 4):
         if a[..., -1].min() < white:
             raise DipError(path, f"has transparency (mode {img.mode}); give an opaque image")

@@ -162,7 +162,7 @@ class Fit:
         extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, est)}
         self.curve.add(it, float("nan") if loss is None else loss, pm, est, **extra)
         fired = self.rule().fired()
-        self.progress.report(it, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
+        self.progress.report(it, pm, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
 
     def final_estimate(self) -> np.ndarray:

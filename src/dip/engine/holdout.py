@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from dip.data.images import to_uint8
 from dip.core.quality import psnr, psnr_known
+from dip.data.images import to_uint8
 
 SEED_OFFSET = 2_000_003  # the held-out pixels are drawn with seed + this (fixed: it names the validation set)
 

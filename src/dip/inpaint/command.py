@@ -2,11 +2,13 @@
 
 The steps around the fit (which is :mod:`dip.engine.fit`, unchanged), in :func:`run`:
 
-1. read the image (8 or 16 bits, EXIF orientation applied) and the mask (:data:`dip.cli.MASK_RULES`);
+1. read the image (8 or 16 bits, EXIF orientation applied) and the mask as people draw it (:mod:`dip.inpaint.drawn_mask`:
+   which tone is the damage, soft edges; said in one line each);
 2. with ``--max-side N``, work on a copy whose longer side is N (LANCZOS for the image, nearest for the mask);
 3. with ``--preset auto`` (the default), pick the preset for the mask's damage and the device
    (:mod:`dip.inpaint.autopreset`) and say which and why in one line;
-4. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.inpaint.memory`);
+4. estimate the fit's memory and refuse, in one line, what the device cannot hold (:mod:`dip.inpaint.fit_memory`; a
+   first check from the image's header comes before step 1, so a photo of any size is refused in milliseconds);
 5. time a short probe of the fit and print the estimated run time, with the faster choices when it is long
    (:mod:`dip.inpaint.time_estimate`; the probe is thrown away and does not change the result);
 6. fit the prepared copy (written beside the output, removed afterwards);
@@ -27,10 +29,12 @@ import numpy as np
 from PIL import Image
 
 from dip.core import compute
-from dip.data.images import read_mask, read_picture, write_png
+from dip.data.images import bomb_limit_lifted, read_picture, write_png
+from dip.data.overwrite import check_output
 from dip.engine.request import FitRequest
 from dip.errors import DipError
-from dip.inpaint.memory import check_memory, fit_bytes
+from dip.inpaint.drawn_mask import read_drawn_mask
+from dip.inpaint.fit_memory import check_before_decoding, check_fit_memory, reduced_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from dip.inpaint import autopreset
@@ -40,13 +44,15 @@ log = logging.getLogger("dip.inpaint.command")
 
 @dataclass
 class Prepared:
-    """The inputs as read (``pixels``, ``known``, ``bits``) and the copy the fit works on (``work_*``)."""
+    """The inputs as read (``pixels``, ``known``, ``bits``), the copy the fit works on (``work_*``), and how the
+    mask was read (``notes``, one line each)."""
 
     pixels: np.ndarray
     known: np.ndarray
     bits: int
     work_pixels: np.ndarray
     work_known: np.ndarray
+    notes: tuple[str, ...] = ()
 
     @property
     def reduced(self) -> bool:
@@ -67,52 +73,26 @@ def resize_mask(known: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(small) > 0
 
 
-def reduced_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
-    """(h, w) with the longer side ``max_side`` and the aspect kept; the size itself when already small enough."""
-    if max_side is None or max(height, width) <= max_side:
-        return height, width
-    s = max_side / max(height, width)
-    return max(1, round(height * s)), max(1, round(width * s))
-
-
-def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None) -> Prepared:
+def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | None,
+            convention: str = "auto") -> Prepared:
     """Read and validate image and mask; make the working copy for ``max_side``."""
-    picture = read_picture(image)
+    picture = read_picture(image, named=True)  # the person's own photo: no decompression-bomb guard
     c, h, w = picture.pixels.shape
-    known = read_mask(mask, (h, w), threshold, threshold_flag="--mask-threshold")
+    drawn = read_drawn_mask(mask, (h, w), convention, threshold)
+    known = drawn.known
     size = reduced_size(h, w, max_side)
     if size == (h, w):
-        return Prepared(picture.pixels, known, picture.bits, picture.pixels, known)
+        return Prepared(picture.pixels, known, picture.bits, picture.pixels, known, drawn.lines)
     work_known = resize_mask(known, size)
     if not work_known.any():
         raise DipError(mask, f"no known pixel is left at --max-side {max_side}; use a larger --max-side")
-    return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known)
-
-
-def suggest_side(params: dict, channels: int, height: int, width: int, have: int) -> int | None:
-    """The largest --max-side (a multiple of 64, below the image's longer side) whose fit the memory ``have``
-    holds; None when not even 64 does."""
-    side = max(height, width)
-    while side > 64:
-        side = (side - 1) // 64 * 64
-        if fit_bytes(params, channels, *reduced_size(height, width, side)) <= have:
-            return side
-    return None
+    return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known, drawn.lines)
 
 
 def check_device_memory(req: FitRequest, prepared: Prepared) -> None:
     """Refuse (one line, exit 2, before anything is allocated) a fit the device's memory cannot hold."""
     c, h, w = prepared.work_pixels.shape
-    if req.crop:
-        h, w = min(h, req.crop), min(w, req.crop)
-    def way_out(have: int) -> str:
-        if req.crop:
-            return "use a smaller --crop, or a GPU with more memory"
-        side = suggest_side(req.params, c, h, w, have)
-        return (f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory"
-                if side else "use a machine or GPU with more memory")
-
-    check_memory(req.image, req.params, c, h, w, compute.pick_device(req.device), way_out)
+    check_fit_memory(req.image, [req.params], c, h, w, req.crop, req.device)
 
 
 def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
@@ -168,6 +148,7 @@ def check_options(args: argparse.Namespace) -> None:
         raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
     if args.max_side is not None and args.crop is not None:
         raise DipError("--max-side", "cannot be combined with --crop")
+    check_output(out, {"the input image": args.image, "the mask": args.mask}, args.force)
     from dip.engine.holdout import check_options as check_holdout
 
     check_holdout(args.holdout, args.holdout_patience)
@@ -187,8 +168,8 @@ def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Cho
     return choice
 
 
-def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> None:
-    """Probe the fit's speed and log the estimated run time (and faster choices when it is long)."""
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> float:
+    """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it (s)."""
     from dip.inpaint.time_estimate import eta_lines, probe_fit
 
     h, w = prepared.work_known.shape
@@ -199,6 +180,7 @@ def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> Non
     for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
                           req.stop_early, probe.resumes_at):
         log.info("%s", line)
+    return probe.seconds_per_iteration * max(req.params["iterations"] - probe.resumes_at, 0)
 
 
 def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> dict[str, Any]:
@@ -208,21 +190,26 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
 
     check_options(args)
     out: Path = args.output
-    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side)
+    check_before_decoding(args, make_request)  # a photo too large for the memory is refused from its header
+    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side, args.mask_convention)
     choice = pick_preset(args, prepared)
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
     req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
                        stop_early=args.stop == "auto", holdout=args.holdout, holdout_patience=args.holdout_patience)
     if req.checkpoint_dir is None:
         req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    check_device_memory(req, prepared)  # a refusal is the only line: the choice is said after it
+    check_device_memory(req, prepared)  # a refusal is the only line: the choices are said after it
+    for line in prepared.notes:
+        log.info("%s", line)
     if choice is not None:
         log.info("%s", choice.line())
     try:
         req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
-        announce_eta(req, prepared, choice is not None and choice.reduced)
-        fit = Fit(req, progress=args.progress)
-        m = fit.run()
+        with bomb_limit_lifted():  # the working copy of the person's photo, however large
+            estimate = announce_eta(req, prepared, choice is not None and choice.reduced)
+            fit = Fit(req, progress=args.progress)
+            fit.progress.expect(estimate)  # said again when the running rate moves it by more than a third
+            m = fit.run()
         chosen, what = chosen_output(m, args.average, args.stop)
         output = fit.images[chosen]
         if fit.validation is not None:  # DIP, the classical fill or a blend, chosen on held-out pixels

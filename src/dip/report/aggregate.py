@@ -12,7 +12,6 @@ rendered to temporary names in ``--out`` first and moved into place together at 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dip.cliconv import Parser, output_option
 from dip.data.atomic import StagedFiles
 from dip.data.config import load_config, profile_of
 from dip.errors import DipError
@@ -107,9 +107,10 @@ def write_report(metrics: pd.DataFrame, curves: pd.DataFrame, cfg: dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     """`dip report`."""
-    p = argparse.ArgumentParser(prog="dip report", description="Aggregate fit directories into metrics.csv, "
+    p = Parser(prog="dip report", description="Aggregate fit directories into metrics.csv, "
                                 "Table 1 (md + csv), curves (png + csv) and summary.json.")
-    p.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="pipeline config")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"),
+                   help="pipeline config (relative to the working directory)")
     p.add_argument("--profile", required=True, help="the profile every fit must be tagged with")
     p.add_argument("--fits", type=Path, nargs="+", required=True, metavar="DIR",
                    help="fit directories (each with metrics.json and curve.csv)")
@@ -119,17 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baselines", type=Path, nargs="+", metavar="DIR",
                    help="classical-fill folders (dip baseline) beside the fits, each on its fit's mask (checked): "
                         "set beside ours in Table 1 (DIP − classical over seeds)")
-    p.add_argument("--out", type=Path, required=True, help="output directory, e.g. results/<profile>")
+    output_option(p, "output directory, e.g. results/<profile>")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     profile_of(cfg, args.profile)
     metrics, curves = collect(args.fits, args.profile, cfg)
     reference = collect(args.reference_fits, args.profile, cfg, engine="authors")[0] if args.reference_fits else None
     baselines = collect_baselines(args.baselines, args.fits, args.profile, cfg) if args.baselines else None
-    s = write_report(metrics, curves, cfg, args.profile, args.out, reference, baselines)
+    s = write_report(metrics, curves, cfg, args.profile, args.output, reference, baselines)
     d = s["table1_mean_delta_vs_paper"]
     delta = "" if d is None else f", Δ vs paper {d:+.2f} dB"
-    print(f"{args.out}: {s['n_fits']} fits of profile {args.profile}; Table 1 mean PSNR "
+    print(f"{args.output}: {s['n_fits']} fits of profile {args.profile}; Table 1 mean PSNR "
           f"{fmt(s['table1_mean_psnr'])} dB over {len(s['table1'])} images (paper on the same images "
           f"{fmt(s['table1_paper_mean_psnr'])}){delta}")
     if baselines is not None:
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}/table1.md: {len(baselines)} classical fills; mean Δ DIP − classical "
               f"{fmt(s['table1_dip_minus_classical'], '+.2f')} dB [{low}, {high}] over the images")
     if reference is not None:
-        print(f"{args.out}/parity.csv: {len(reference)} reference fits; mean Δ ours − authors f(z) "
+        print(f"{args.output}/parity.csv: {len(reference)} reference fits; mean Δ ours − authors f(z) "
               f"{fmt(s['parity_mean_delta_vs_authors'], '+.2f')} dB [{fmt(s['parity_ci_low'], '+.2f')}, "
               f"{fmt(s['parity_ci_high'], '+.2f')}] over {s['parity_images']} images ({s['parity_verdict']})")
     return 0

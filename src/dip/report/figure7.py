@@ -10,13 +10,13 @@ recorded.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dip.cliconv import Parser, output_option
 from dip.data.atomic import StagedFiles
 from dip.data.config import PAPER_PROFILE
 from dip.data.images import read_image, to_uint8
@@ -132,7 +132,7 @@ def draw(rows: list[tuple[Row, tuple[str, str, str]]], profile: str, png: Path, 
 
 def main(argv: list[str] | None = None) -> int:
     """`dip figure7`."""
-    p = argparse.ArgumentParser(prog="dip figure7", description="Draw the Figure 7 montage (png + pdf): "
+    p = Parser(prog="dip figure7", description="Draw the Figure 7 montage (png + pdf): "
                                 "text inpainting on kate (top) and Barbara with 50% missing pixels (bottom).")
     p.add_argument("--kate-fit", type=Path, required=True, help="fit directory of the kate text-inpainting fit")
     p.add_argument("--barbara-fit", type=Path, required=True, help="fit directory of a table1 barbara fit")
@@ -142,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kate-baseline", type=Path, help="the kate fit's classical fill (dip baseline folder)")
     p.add_argument("--barbara-baseline", type=Path, help="the barbara fit's classical fill (dip baseline folder)")
     p.add_argument("--profile", required=True, help="the profile both fits must be tagged with")
-    p.add_argument("--out", type=Path, required=True, help="figure7.png; the pdf is written beside it")
+    output_option(p, "figure7.png; the pdf is written beside it")
     args = p.parse_args(argv)
-    if args.out.suffix.lower() != ".png":
-        raise DipError(args.out, "--out must be a .png path (the .pdf is written beside it)")
-    if args.out.parent.exists() and not args.out.parent.is_dir():
-        raise DipError(args.out.parent, "is not a directory")
+    if args.output.suffix.lower() != ".png":
+        raise DipError(args.output, "-o/--output must be a .png path (the .pdf is written beside it)")
+    if args.output.parent.exists() and not args.output.parent.is_dir():
+        raise DipError(args.output.parent, "is not a directory")
     kate = load_row(args.kate_fit, args.kate_image, args.profile, None)
     barbara = load_row(args.barbara_fit, args.barbara_image, args.profile, args.paper_barbara)
     if args.kate_baseline:
@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         barbara = add_classical(barbara, args.barbara_fit, args.barbara_baseline, args.profile)
     rows = [(kate, ("Corrupted (text)", "Ours", "Original")),
             (barbara, ("50% missing pixels", "Ours", "Original"))]
-    pdf = args.out.with_suffix(".pdf")
+    pdf = args.output.with_suffix(".pdf")
     with StagedFiles() as st:
-        draw(rows, args.profile, st.path(args.out), st.path(pdf))
-    print(f"wrote {args.out} and {pdf}")
+        draw(rows, args.profile, st.path(args.output), st.path(pdf))
+    print(f"wrote {args.output} and {pdf}")
     return 0

@@ -1,4 +1,4 @@
-"""`dip compare`: the CI regression gate. A metrics.csv is joined with the baseline on (task, image, seed) and
+"""`dip gate` (formerly `dip compare`): the CI regression gate. A metrics.csv is joined with the baseline on (task, image, seed) and
 fails (exit 1) when a final-iterate PSNR moved by more than the tolerance or a row is missing on either side.
 
 Fit by fit only on the machine that made the baseline. Its processor, SIMD kernels and torch version are recorded
@@ -11,7 +11,6 @@ the 95% interval of the mean difference over the fits lies inside ±tolerance, a
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from dip.cliconv import Parser
 from dip.core.compute import machine
 from dip.data.atomic import StagedFiles
 from dip.data.config import load_config
@@ -116,9 +116,10 @@ def check_same_profile(current: pd.DataFrame, where: Path, baseline: pd.DataFram
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`dip compare`: 0 when every row is within tolerance, 1 otherwise (the table names every row)."""
-    p = argparse.ArgumentParser(prog="dip compare", description="Compare a metrics.csv with the regression "
-                                "baseline on (task, image, seed): final-iterate PSNR within --tolerance dB.")
+    """`dip gate` (formerly `dip compare`): 0 when every row is within tolerance, 1 otherwise (the table names
+    every row)."""
+    p = Parser(prog="dip gate", description="The CI regression gate (formerly dip compare): compare a metrics.csv "
+                "with the regression baseline on (task, image, seed): final-iterate PSNR within --tolerance dB.")
     p.add_argument("--metrics", type=Path, required=True, help="the current metrics.csv (results/ci/metrics.csv)")
     p.add_argument("--baseline", type=Path, help="baseline CSV (default: regression.baseline of --config)")
     p.add_argument("--tolerance", type=float, help="dB (default: regression.tolerance_db of --config)")
