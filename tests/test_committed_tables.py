@@ -42,3 +42,16 @@ def test_quick_table_is_the_studys_report():
     shown = table_after(readme, "### Real output: profile `quick`")
     assert shown == table_after(study, "# Table 1")
     assert re.search(r"\| barbara +\| +32\.22 \|", shown)  # the paper's column is there
+
+
+def test_readme_is_a_users_guide_and_its_numbers_come_from_the_records():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    worth = readme[readme.index("## Is Deep Image Prior worth it?"):readme.index("### Real output: profile `paper`")]
+    paper_average = table_after(readme, "### Real output: profile `paper`").splitlines()[-1]
+    at_paper_scale = re.search(r"\*\*([+−-][\d.]+ dB \[[^\]]+\])\*\*", worth).group(1)
+    assert at_paper_scale.replace(" dB", "") in paper_average  # the DIP − classical cell of the Average row
+    at_quick_scale = re.search(r"nothing: (−[\d.]+ dB \[[^\]]+\])", worth).group(1)
+    assert at_quick_scale in (ROOT / "docs" / "baselines.md").read_text()
+    gpu_hours = re.search(r"\*\*([\d.]+ GPU-hours)\*\*", readme).group(1)
+    assert f"**{gpu_hours}**" in (ROOT / "docs" / "cluster.md").read_text()  # made by dip.report.cost (test_cost)

@@ -13,7 +13,7 @@ CONVENTION_HELP = ("which tone of MASK marks the damage. auto: the tone covering
 
 
 # Which preset suits which damage (dip inpaint --help; the README says the same). auto's thresholds and table:
-# src/dip/auto.yaml.
+# src/dip/inpaint/auto.yaml.
 INPAINT_PRESETS = (
     "auto: picked from the mask and the device, printed with the reason. By damage: scattered missing "
     "pixels (Table 1's 50%% dropped pixels): table1; text and thin scratches: fig7_text; large holes: "

@@ -24,7 +24,7 @@ rule baseline:
     benchmark:
         f"{OUT}/benchmarks/baseline/{{task}}_{{image}}_seed{{seed}}.tsv"
     shell:
-        "({params.dip} fetch --verify-only --manifest {params.manifest} --dest data/raw --dataset {params.dataset}"
+        "({params.dip} fetch --verify-only --manifest {params.manifest} -o data/raw --dataset {params.dataset}"
         " && {params.dip} baseline --image {input.image} --mask {input.mask} {params.crop} --seed {wildcards.seed}"
-        " --out {params.out} --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}"
+        " -o {params.out} --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}"
         ") > {log} 2>&1"

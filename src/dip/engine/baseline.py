@@ -31,6 +31,7 @@ from dip.core.quality import psnr, psnr_missing, ssim
 from dip.data.atomic import atomic_directory
 from dip.data.images import to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs, load_inputs
+from dip.cliconv import Parser, output_option
 from dip.errors import DipError
 
 # No torch here (dip.engine.outputs imports it): a baseline job starts in a second and needs well under 1 GB.
@@ -119,13 +120,13 @@ def _tag(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """`dip baseline`."""
-    p = argparse.ArgumentParser(prog="dip baseline", description="The classical fill (no learning, no GPU) of the "
-                                "missing pixels of IMAGE x MASK, scored against IMAGE like a `dip fit` of the same "
-                                "inputs: output.png and metrics.json in --out.")
+    p = Parser(prog="dip baseline", description="The classical fill (no learning, no GPU) of the missing pixels of "
+                                                "IMAGE x MASK, scored against IMAGE like a `dip fit` of the same "
+                                                "inputs: output.png and metrics.json in -o/--output.")
     p.add_argument("--image", type=Path, required=True,
                    help="the clean image (ground truth); the fill sees IMAGE x MASK")
     p.add_argument("--mask", type=Path, required=True, help="255/1 = known, 0 = missing (the fit's mask)")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    output_option(p, "output directory")
     p.add_argument("--method", default="biharmonic", choices=METHODS, help="the fill (default: %(default)s)")
     p.add_argument("--crop", type=int, help="fill an NxN crop, as `dip fit --crop` (central unless --crop-at)")
     p.add_argument("--crop-at", type=_pair, metavar="TOP,LEFT", help="top-left corner of the --crop window")
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", type=_tag, action="append", default=[], metavar="KEY=VALUE",
                    help="recorded in metrics.json under tags (the pipeline records profile, task, image)")
     args = p.parse_args(argv)
-    req = request(args.image, args.mask, args.out, args.crop, args.crop_at, dict(args.tag))
+    req = request(args.image, args.mask, args.output, args.crop, args.crop_at, dict(args.tag))
     m = run_baseline(req, args.method, args.seed)
-    print(f"{args.out}: {m['method']} fill, psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, missing pixels "
+    print(f"{args.output}: {m['method']} fill, psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, missing pixels "
           f"{m['psnr_missing']:.2f} dB, {m['wall_seconds']:.2f} s")
     return 0

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{fmt(s['table1_paper_mean_psnr'])}){delta}")
     if baselines is not None:
         low, high = (fmt(s[f"table1_dip_minus_classical_ci_{k}"], "+.2f") for k in ("low", "high"))
-        print(f"{args.out}/table1.md: {len(baselines)} classical fills; mean Δ DIP − classical "
+        print(f"{args.output}/table1.md: {len(baselines)} classical fills; mean Δ DIP − classical "
               f"{fmt(s['table1_dip_minus_classical'], '+.2f')} dB [{low}, {high}] over the images")
     if reference is not None:
         print(f"{args.output}/parity.csv: {len(reference)} reference fits; mean Δ ours − authors f(z) "
