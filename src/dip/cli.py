@@ -38,14 +38,6 @@ def _key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _pair(text: str) -> tuple[int, int]:
-    try:
-        top, left = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected TOP,LEFT such as 192,200, got {text!r}") from None
-    return top, left
-
-
 def _add_fit_options(p: cliconv.Parser, default_preset: str | None, preset_help: str, precision_help: str,
                      inpaint: bool = False) -> None:
     """The options fit and inpaint share; dip inpaint puts the reproduction-only ones in an "advanced" group."""
@@ -78,7 +70,7 @@ def _add_fit_options(p: cliconv.Parser, default_preset: str | None, preset_help:
                        help="CUDA: deterministic algorithms, no cudnn autotuning (CPU runs are deterministic anyway)")
     adv_r.add_argument("--crop", type=int, metavar="N",
                        help="fit an NxN crop (reduced-cost profiles); central unless --crop-at")
-    adv_r.add_argument("--crop-at", type=_pair, metavar="TOP,LEFT", help="top-left corner of the --crop window")
+    adv_r.add_argument("--crop-at", type=cliconv.parse_corner, metavar="TOP,LEFT", help="top-left corner of the --crop window")
     adv_r.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                        help="write a resumable checkpoint every N iterations (0: only on SIGINT/SIGTERM)")
     adv_r.add_argument("--checkpoint-dir", type=Path, metavar="DIR",

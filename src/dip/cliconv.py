@@ -129,3 +129,12 @@ def parse_size(text: str, flag: str) -> tuple[int, int]:
     if w <= 0 or h <= 0:
         raise DipError(flag, f"expected a positive WxH, got {text!r}")
     return h, w
+
+
+def parse_corner(text: str) -> tuple[int, int]:
+    """``TOP,LEFT`` (``--crop-at``) -> (top, left); an argparse type."""
+    try:
+        top, left = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TOP,LEFT such as 192,200, got {text!r}") from None
+    return top, left

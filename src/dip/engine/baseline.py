@@ -31,7 +31,7 @@ from dip.core.quality import psnr, psnr_missing, ssim
 from dip.data.atomic import atomic_directory
 from dip.data.images import to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs, load_inputs
-from dip.cliconv import Parser, output_option
+from dip.cliconv import Parser, output_option, parse_corner
 from dip.errors import DipError
 
 # No torch here (dip.engine.outputs imports it): a baseline job starts in a second and needs well under 1 GB.
@@ -103,14 +103,6 @@ def run_baseline(req: FitRequest, method: str = "biharmonic", seed: int | None =
     return m
 
 
-def _pair(text: str) -> tuple[int, int]:
-    try:
-        top, left = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected TOP,LEFT such as 192,200, got {text!r}") from None
-    return top, left
-
-
 def _tag(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -129,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     output_option(p, "output directory")
     p.add_argument("--method", default="biharmonic", choices=METHODS, help="the fill (default: %(default)s)")
     p.add_argument("--crop", type=int, help="fill an NxN crop, as `dip fit --crop` (central unless --crop-at)")
-    p.add_argument("--crop-at", type=_pair, metavar="TOP,LEFT", help="top-left corner of the --crop window")
+    p.add_argument("--crop-at", type=parse_corner, metavar="TOP,LEFT", help="top-left corner of the --crop window")
     p.add_argument("--seed", type=int, help="the seed of the fit this baseline stands beside (recorded only: the "
                                             "fill has no randomness; the mask is that seed's)")
     p.add_argument("--tag", type=_tag, action="append", default=[], metavar="KEY=VALUE",
