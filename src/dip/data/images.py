@@ -61,9 +61,6 @@ def _open(path: str | os.PathLike, named: bool = False, load: bool = True) -> Im
                           and str(img.tile[0][3]).endswith(";16B"))  # 16-bit colour (see _pixels)
             if load:
                 img.load()  # decodes everything: truncated files fail here, not later
-    except Image.DecompressionBombError as e:
-        raise DipError(p, f"refused by PIL's decompression-bomb guard ({str(e).split(',')[0]}), as every file "
-                          "the pipeline reads") from None
     except UnidentifiedImageError:
         raise DipError(p, "not an image file (cannot identify the format)") from None
     except Image.DecompressionBombError as e:  # a header claiming a huge size: refused before decoding
