@@ -117,5 +117,5 @@ def test_the_pipeline_calls_the_new_spellings():
     make = (ROOT / "Makefile").read_text()
     for old in ("--out ", "--dest ", "fit --image", "--presets "):
         assert old not in rules, old
-    assert "dip.cli gate " in make and "dip.cli compare" not in make
+    assert "-m dip gate " in make and "dip compare" not in make and "dip.cli compare" not in make
     assert "fit {input.image} {input.mask} " in rules and "-o {params.out}" in rules
