@@ -71,8 +71,6 @@ class Fit:
         self.placement = compute.place(req.device, req.threads, req.precision, req.memory_format, req.cuda_graph,
                                        req.deterministic)
         self.device = self.placement.device
-        if not quiet:  # the first line of every fit's log: where it runs
-            log.info(compute.describe(self.device, req.precision, self.placement.threads))
         c, h, w = self.inputs.image.shape
         self.size = (h, w)
         cfg = SkipConfig.from_preset(p, c)
@@ -109,6 +107,8 @@ class Fit:
     def run(self) -> dict[str, Any]:
         """Resume if a matching checkpoint exists, iterate to the end, guard the final iterate, write outputs."""
         check_out_dir(self.req.out)
+        if not self.progress.quiet:  # the first line of every fit's log, once its inputs and output are sound
+            log.info(compute.describe(self.device, self.req.precision, self.placement.threads))
         self.resume()
         return finish(self, iterate_to_end(self))
 
