@@ -55,11 +55,11 @@ def test_every_fit_log_starts_with_the_device_line(img, mask, tmp_path):
 
 def test_paper_profile_asks_for_cuda_and_device_cpu_insists():
     r = snakemake("-n", "--forceall", "-p", "--config", "profile=paper")
-    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    fits = [line for line in r.stdout.splitlines() if " fit data/raw/" in line]
     assert r.returncode == 0 and len(fits) == 36, r.stderr
     assert all("--device cuda " in f for f in fits)
     r = snakemake("-n", "--forceall", "-p", "--config", "profile=paper", "device=cpu")
-    fits = [line for line in r.stdout.splitlines() if " fit --image " in line]
+    fits = [line for line in r.stdout.splitlines() if " fit data/raw/" in line]
     assert r.returncode == 0 and len(fits) == 36 and all("--device cpu " in f for f in fits), r.stderr
     # the fit's log starts with dip fit's device line: the data check before it is silent unless it fails
     assert all(" fetch --verify-only " in f and " > /dev/null && " in f for f in fits)

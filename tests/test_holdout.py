@@ -147,7 +147,8 @@ def test_the_validation_output_is_the_estimate_of_its_best_evaluation(tmp_path, 
     rebuilt.close()
 
 
-ARGS = ["--preset", "table1", "--threads", "1", "--no-progress", *TINY, "--holdout", "0.1", "--set", "lr=0.01"]
+ARGS = ["--preset", "table1", "--threads", "1", "--no-progress", *TINY, "--holdout", "0.1", "--set", "lr=0.01",
+        "--mask-convention", "white-known"]  # the masks here: 255 = known
 
 
 def test_inpaint_with_held_out_pixels_resumes_after_sigkill_bit_for_bit(tmp_path):

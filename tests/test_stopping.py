@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import TINY, dip
 from dip.core.averaging import OutputAverage
 from dip.core.stopping import VarianceStop
+from dip.engine.fit import stopping_estimate
 
 CPU = torch.device("cpu")
 
@@ -217,7 +218,7 @@ def test_computing_the_rules_output_leaves_the_network_as_it_was(img, mask, tmp_
         fit.iterate(it)
     est = fit.estimate()  # (a training-mode forward moves the BatchNorm running statistics: snapshot after it)
     before = {k: v.clone() for k, v in fit.net.state_dict().items()}
-    assert fit.stopping_estimate() is not None
+    assert stopping_estimate(fit) is not None
     assert all(torch.equal(before[k], v) for k, v in fit.net.state_dict().items())
     assert np.array_equal(fit.estimate(), est)
     fit.close()

@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from dip.core.quality import psnr, psnr_known
@@ -122,10 +123,17 @@ class Validation:
                 "val_fired_at": self.fired_at, "val_patience": self.patience, "psnr_valstop": scored}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_estimate": self.best_estimate, "fired_at": self.fired_at}
+        """Plain data for a checkpoint (loaded with ``weights_only=True``): numbers, and the best estimate as a
+        tensor (bit for bit the array)."""
+        psnr, it = self.best
+        estimate = None if self.best_estimate is None else torch.from_numpy(np.ascontiguousarray(self.best_estimate))
+        return {"best": [float(psnr), None if it is None else int(it)], "best_estimate": estimate,
+                "fired_at": None if self.fired_at is None else int(self.fired_at)}
 
     def load_state_dict(self, state: dict[str, Any], device: Any = None) -> None:
-        self.best, self.best_estimate, self.fired_at = tuple(state["best"]), state["best_estimate"], state["fired_at"]
+        estimate = state["best_estimate"]
+        self.best, self.fired_at = tuple(state["best"]), state["fired_at"]
+        self.best_estimate = None if estimate is None else estimate.numpy()
 
 
 def to_unit(a: np.ndarray) -> np.ndarray:
