@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 from scipy import ndimage
 
+from dip.core.compute import native_bf16
 from dip.data import schemas
 from dip.errors import DipError
 
@@ -96,6 +97,8 @@ class Choice:
         """``--preset auto: <preset> (<precision>) for <damage> on <device>: <measurements>[; note]``."""
         full = settings()["devices"]["cuda"]["presets"][self.damage.kind]
         note = f"; reduced settings for {self.device} (a CUDA GPU gets {full})" if self.reduced else ""
+        if self.device == "cpu" and self.precision == "fp32" and settings()["devices"]["cpu"]["precision"] == "bf16":
+            note += "; fp32, as this CPU has no native bf16"
         return (f"--preset auto: {self.preset} ({self.precision}) for {WHAT[self.damage.kind]} on {self.device}: "
                 f"{self.damage.why()}{note}")
 
@@ -104,4 +107,7 @@ def choose(known: np.ndarray, device: str) -> Choice:
     """The preset and precision for the mask ``known`` on a device of type ``device`` (cpu, cuda, mps)."""
     damage = classify_damage(known)
     entry = settings()["devices"][device]
-    return Choice(entry["presets"][damage.kind], entry["precision"], damage, device)
+    precision = entry["precision"]
+    if device == "cpu" and precision == "bf16" and not native_bf16():
+        precision = "fp32"  # emulated bf16 is several times slower than fp32 (docs/photo.md)
+    return Choice(entry["presets"][damage.kind], precision, damage, device)
