@@ -24,7 +24,7 @@ def one_fit(image: str, seed: int, profile: str, data: Path | None, tmp: Path) -
     from dip.data.images import to_uint8
     from dip.data.presets import resolve
     from dip.engine.fit import Fit, FitRequest
-    from dip.engine.outputs import as_chw
+    from dip.data.images import as_chw
 
     cfg = project_config()
     prof, task = cfg["profiles"][profile], cfg["tasks"]["table1"]

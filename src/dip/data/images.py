@@ -160,12 +160,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int], threshold: float 
     values = a[..., -1:] if alpha else a[..., :3] if a.shape[2] >= 3 else a[..., :1]
     cut = None if threshold is None else threshold * (257 if white == 65535 else 1)
     if values.shape[2] == 3:
-        sides = values if cut is None else values >= cut
-        differ = (sides != sides[..., :1]).any(axis=2)
-        if differ.any():
-            y, x = np.argwhere(differ)[0]
-            raise DipError(path, f"mask's colour channels disagree at pixel x={x}, y={y} (values "
-                                 f"{tuple(values[y, x].tolist())}); paint it in black and white")
+        check_channels_agree(path, values if cut is None else values >= cut, values)
     v = values[..., 0]
     found = set(np.unique(v).tolist())
     if found <= {0, white} or found <= {0, 1}:
@@ -208,3 +203,20 @@ def write_png(path: str | os.PathLike, a: np.ndarray, bits: int = 8) -> None:
     u = a if a.dtype == np.uint8 else to_uint8(a)
     with AtomicPath(path) as tmp:
         Image.fromarray(u).save(tmp, format="PNG")
+
+
+def as_chw(u8: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 -> (C, H, W) float64 in [0, 1]: an 8-bit file's values, as every PSNR of
+    metrics.json is measured."""
+    a = u8.astype(np.float64) / 255.0
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def check_channels_agree(path: object, sides: np.ndarray, values: np.ndarray) -> None:
+    """A mask's colour channels must say the same (a red stroke would be a guess): one line naming the first
+    pixel where ``sides`` (H, W, 3) disagree, with its ``values``."""
+    differ = (sides != sides[..., :1]).any(axis=2)
+    if differ.any():
+        y, x = np.argwhere(differ)[0]
+        raise DipError(path, f"mask's colour channels disagree at pixel x={x}, y={y} (values "
+                             f"{tuple(values[y, x].tolist())}); paint it in black and white")

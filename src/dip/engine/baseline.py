@@ -26,12 +26,12 @@ import numpy as np
 import skimage
 
 import dip
+from dip.cliconv import Parser, output_option, parse_corner
 from dip.core.classical import METHODS, fill
 from dip.core.quality import psnr, psnr_missing, ssim
 from dip.data.atomic import atomic_directory
-from dip.data.images import to_uint8, write_png
+from dip.data.images import as_chw, to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs, load_inputs
-from dip.cliconv import Parser, output_option, parse_corner
 from dip.errors import DipError
 
 # No torch here (dip.engine.outputs imports it): a baseline job starts in a second and needs well under 1 GB.
@@ -48,12 +48,6 @@ def request(image: Path, mask: Path | None, out: Path, crop: int | None = None,
         raise DipError("--crop-at", "needs --crop")
     return FitRequest(image=image, mask=mask, gt=image, out=out, preset=ENGINE, params={}, crop=crop,
                       crop_at=crop_at, tags=dict(tags or {}))
-
-
-def as_chw(u8: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, 3) uint8 -> (C, H, W) float64 in [0, 1] (as dip.engine.outputs.as_chw, which fits score with)."""
-    a = u8.astype(np.float64) / 255.0
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
 def check_out_dir(out: Path) -> None:

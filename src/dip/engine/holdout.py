@@ -27,7 +27,7 @@ import torch
 from scipy import ndimage
 
 from dip.core.quality import psnr, psnr_known
-from dip.data.images import to_uint8
+from dip.data.images import as_chw, to_uint8
 
 SEED_OFFSET = 2_000_003  # the held-out pixels are drawn with seed + this (fixed: it names the validation set)
 
@@ -118,7 +118,7 @@ class Validation:
         """metrics.json's validation keys (``psnr_valstop``: output_val.png against the ground truth, if any)."""
         scored = None
         if gt is not None and self.best_estimate is not None:
-            scored = psnr(to_unit(gt), to_unit(self.best_estimate))
+            scored = psnr(as_chw(to_uint8(gt)), as_chw(to_uint8(self.best_estimate)))
         return {"holdout_pixels": int(self.held.sum()), "psnr_val": self.best[0], "val_iter": self.best[1],
                 "val_fired_at": self.fired_at, "val_patience": self.patience, "psnr_valstop": scored}
 
@@ -134,12 +134,6 @@ class Validation:
         estimate = state["best_estimate"]
         self.best, self.fired_at = tuple(state["best"]), state["fired_at"]
         self.best_estimate = None if estimate is None else estimate.numpy()
-
-
-def to_unit(a: np.ndarray) -> np.ndarray:
-    """The image as its 8-bit file holds it, back in [0, 1] (how every PSNR of metrics.json is measured)."""
-    u = to_uint8(a).astype(np.float64) / 255.0
-    return u[None] if u.ndim == 2 else u.transpose(2, 0, 1)
 
 
 def check_options(fraction: float, patience: int) -> None:

@@ -22,7 +22,7 @@ from dip.core.curve import Curve
 from dip.core.quality import psnr, psnr_known, psnr_missing, ssim
 from dip.core.stopping import VarianceStop
 from dip.data.atomic import atomic_directory, write_text
-from dip.data.images import to_uint8, write_png
+from dip.data.images import as_chw, to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs
 from dip.errors import DipError
 
@@ -55,12 +55,6 @@ def check_out_dir(out: Path) -> None:
         raise DipError(out, "output path exists and is not a directory")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise DipError(out, "output directory is not writable")
-
-
-def as_chw(u8: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, 3) uint8 -> (C, H, W) float64 in [0, 1]."""
-    a = u8.astype(np.float64) / 255.0
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
 def observer_images(average: OutputAverage, stopping: VarianceStop,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dip.data.images import _pixels
+from dip.data.images import _pixels, check_channels_agree
 from dip.errors import DipError
 from dip.inpaint.autopreset import settings
 
@@ -72,11 +72,7 @@ def read_tones(path: str | os.PathLike, shape: tuple[int, int], threshold: float
         note = (f"{path}: soft edges ({100 * soft:.1f}% of the pixels between {names[1]} and {names[0]}) "
                 "thresholded at half")
     if sides.shape[2] == 3:
-        differ = (sides != sides[..., :1]).any(axis=2)
-        if differ.any():
-            y, x = np.argwhere(differ)[0]
-            raise DipError(path, f"mask's colour channels disagree at pixel x={x}, y={y} (values "
-                                 f"{tuple(values[y, x].tolist())}); paint it in black and white")
+        check_channels_agree(path, sides, values)
     return Tones(sides[..., 0], names, note)
 
 
