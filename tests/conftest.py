@@ -18,6 +18,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
 
+
+def checkout_env() -> dict[str, str]:
+    """The environment with the checkout on PYTHONPATH: ``benchmarks`` is not installed (the wheel holds ``dip``
+    only), so ``python -m benchmarks.X`` runs from a checkout, as a person runs it from the checkout's root."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
 # A small network: 3 scales of 8 channels. Same code path as the paper's network, a thousandth of the cost.
 TINY = ["--set", "n_down=[8,8,8]", "--set", "n_up=[8,8,8]", "--set", "n_skip=[2,2,2]", "--eval-every", "10"]
 

@@ -1,7 +1,8 @@
 """The benchmark scripts run and report what docs/performance.md says they report (smoke runs, no timing claims).
 
-They are the ``benchmarks`` package, run as ``python -m benchmarks.<script>`` from anywhere once the project is
-installed; these runs start in a temporary folder, not the checkout.
+They are the ``benchmarks`` package of the checkout (not installed: the wheel holds ``dip`` only), run as
+``python -m benchmarks.<script>``; these runs put the checkout on PYTHONPATH and start in a temporary folder, so
+that no script depends on the working directory for its inputs or outputs.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import sys
 
 import pytest
 
-from conftest import MIRROR
+from conftest import MIRROR, checkout_env
 
 
 def bench(module: str, *args: str, cwd, timeout: int = 600) -> subprocess.CompletedProcess:
     """``python -m benchmarks.<module> ARGS`` in ``cwd``."""
     return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+                          timeout=timeout, cwd=cwd, env=checkout_env())
 
 
 def test_bench_fit_quick_reports_every_column(tmp_path):

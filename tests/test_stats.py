@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from conftest import ROOT, make_image
+from conftest import checkout_env, make_image
 from dip.report import stats
 
 
@@ -118,8 +118,8 @@ def test_csv_has_the_fixed_column_order(tmp_path):
 
 
 def run_parity(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "parity.py"), *args], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "benchmarks.parity", *args], capture_output=True, text=True,
+                          timeout=600, env=checkout_env())
 
 
 def test_parity_study_writes_the_tables_and_reuses_its_fits(tmp_path):
