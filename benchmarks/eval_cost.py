@@ -48,7 +48,8 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
     # The fit itself never evaluates: evaluations are timed apart, as Fit.iterate would run them every k.
     params = resolve("table1", {**overrides, "eval_every": NEVER, "iterations": NEVER})
     req = FitRequest(image=image, mask=mask, gt=image, out=tmp / f"out-{profile}", preset="table1",
-                     params=params, device=device, threads=threads or prof["threads"], precision=prof["precision"],
+                     params=params, device=device, threads=threads or prof["threads"],
+                     precision=compute.resolve_precision(prof["precision"], compute.pick_device(device)),
                      crop=prof["crop"])
     fit = Fit(req, progress=False, quiet=True)
     sync = lambda: compute.synchronize(fit.device)  # noqa: E731

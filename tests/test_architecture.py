@@ -99,7 +99,7 @@ def test_no_module_class_or_function_too_long_to_read_in_one_sitting():
 
 
 def test_precisions_are_listed_once_and_every_schema_agrees():
-    from dip.core.modes import PRECISIONS
+    from dip.core.modes import PRECISION_CHOICES, PRECISIONS
 
     config_schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
     auto_schema = yaml.safe_load((SRC / "dip/data/schemas/auto.schema.yaml").read_text())
@@ -115,7 +115,8 @@ def test_precisions_are_listed_once_and_every_schema_agrees():
                 yield from enums(value)
 
     found = [*enums(config_schema), *enums(auto_schema)]
-    assert found and all(tuple(e) == PRECISIONS for e in found), found
+    assert found and all(tuple(e) in (PRECISIONS, PRECISION_CHOICES) for e in found), found
+    assert PRECISION_CHOICES == ("auto", *PRECISIONS)
 
 
 def test_config_readme_is_made_from_the_schema():

@@ -85,3 +85,35 @@ def test_a_paper_fit_in_the_pipeline_stops_at_once_without_a_gpu(tmp_path):
     assert "--config device=cpu" in log[0]
     fit = work / "results/paper/fits/table1/house"
     assert not (fit / "seed0").exists() and not (fit / "seed0.ckpt").exists()
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_precision_auto_is_bf16_only_where_the_cpu_has_it(monkeypatch, native, expected):
+    monkeypatch.setattr(compute, "native_bf16", lambda: native)
+    assert compute.resolve_precision("auto", torch.device("cpu")) == expected
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: native)
+    assert compute.resolve_precision("auto", torch.device("cuda")) == expected
+    assert compute.resolve_precision("auto", torch.device("mps")) == "fp32"
+    for named in ("fp32", "bf16", "tf32"):  # a named precision is never changed
+        assert compute.resolve_precision(named, torch.device("cpu")) == named
+
+
+def test_a_fit_with_precision_auto_records_the_precision_that_ran(img, mask, tmp_path):
+    import json
+
+    out = tmp_path / "fit"
+    r = dip("fit", img, mask, "-o", out, "--preset", "table1", *TINY, "--iterations", "5", "--device", "cpu",
+            "--threads", "1", "--precision", "auto", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    ran = "bf16" if compute.native_bf16() else "fp32"
+    assert r.stderr.splitlines()[0].startswith(f"[dip] device cpu, precision {ran}, ")
+    assert json.loads((out / "metrics.json").read_text())["precision"] == ran
+
+
+def test_the_quick_profile_asks_for_auto_so_no_cpu_emulates_bf16():
+    import yaml
+
+    from conftest import ROOT
+
+    quick = yaml.safe_load((ROOT / "config/config.yaml").read_text())["profiles"]["quick"]
+    assert quick["precision"] == "auto" and quick["device"] == "cpu"

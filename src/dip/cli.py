@@ -61,7 +61,7 @@ def _add_fit_options(p: cliconv.Parser, default_preset: str | None, preset_help:
     run.add_argument("--device", default="auto", choices=modes.DEVICES,
                      help="auto: CUDA, else MPS, else the CPU")
     run.add_argument("--threads", type=int, help="torch threads (default: SLURM_CPUS_PER_TASK or the CPU affinity)")
-    run.add_argument("--precision", default="fp32", choices=modes.PRECISIONS, help=precision_help)
+    run.add_argument("--precision", default="fp32", choices=modes.PRECISION_CHOICES, help=precision_help)
     adv_r.add_argument("--memory-format", default="auto", choices=modes.MEMORY_FORMATS,
                        help="the layout of activations (auto: the faster one for the device and precision)")
     adv_r.add_argument("--cuda-graph", default="auto", choices=modes.CUDA_GRAPH_MODES,
@@ -108,7 +108,8 @@ def _add_fit(sub: Any) -> None:
     e.add_argument("--manifest", type=Path, default=Path("config/datasets.yaml"),
                    help="the manifest that verifies the authors' code")
     _add_fit_options(f, None, "named preset from presets.yaml (table1, fig7_text, large_holes, "
-                              "large_holes_meshgrid, and the reduced *_cpu ones)", "the fit's numeric precision")
+                              "large_holes_meshgrid, and the reduced *_cpu ones)",
+                    "the fit's numeric precision (auto: bf16 where the hardware computes it natively, else fp32)")
 
 
 def _add_inpaint(sub: Any) -> None:
@@ -138,7 +139,7 @@ def _add_inpaint(sub: Any) -> None:
     add_holdout_options(i)
     _add_fit_options(i, "auto", INPAINT_PRESETS, "the fit's numeric precision (default: fp32 for a named preset; "
                                                  "with --preset auto, what auto picks for the device: bf16 on a "
-                                                 "CPU)", inpaint=True)
+                                                 "CPU with native bf16)", inpaint=True)
     i.set_defaults(precision=None)  # None: the precision --preset auto picks for the device, else fp32
 
 
@@ -190,8 +191,13 @@ def _request(args: argparse.Namespace, **kw: Any):
     if args.crop_at is not None and args.crop is None:
         raise DipError("--crop-at", "needs --crop")
     params = resolve(args.preset, _overrides(args), args.presets)
+    precision = args.precision
+    if precision == "auto":  # the request, its fingerprint and the record hold the precision that runs
+        from dip.core import compute
+
+        precision = compute.resolve_precision(precision, compute.pick_device(args.device))
     return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
-                      precision=args.precision, memory_format=args.memory_format, cuda_graph=args.cuda_graph,
+                      precision=precision, memory_format=args.memory_format, cuda_graph=args.cuda_graph,
                       deterministic=args.deterministic, crop=args.crop, crop_at=args.crop_at,
                       checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
                       keep_checkpoint=args.keep_checkpoint, **kw)

@@ -184,6 +184,16 @@ def machine() -> dict[str, str]:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 where ``device`` computes it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or
+    AMX), fp32 elsewhere: emulated bf16 is several times slower than fp32. Any other precision is returned as is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and native_bf16() else "fp32"
+
+
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX). Without it torch emulates bf16, and a
     bf16 fit runs several times slower than fp32 (measured on an AVX2 AMD EPYC: docs/photo.md)."""
