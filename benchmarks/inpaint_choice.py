@@ -79,13 +79,25 @@ CASES = {
     "barbara-text": ("table1", "barbara", "text", None),
     "boat-scratch": ("table1", "boat", "scratch", None),
     "montage-holes": ("table1", "montage", "holes", None),
+    # 512x512 photos for the 5-minute budget at full size (--side 0); images never used to tune the choice
+    "lena-text": ("table1", "lena", "text", None),
+    "couple-holes": ("table1", "couple", "holes", None),
+    "hill-scratch": ("table1", "hill", "scratch", None),
+    "man-text": ("table1", "man", "text", None),
+    # the independent check: scikit-image's bundled sample (never used to tune anything; 512x512 RGB)
+    "astronaut-scratch": ("skimage", "astronaut", "scratch", None),
 }
 
 
 def prepare(case: str, folder: Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Write OUT/CASE/clean.png and mask.png; return the clean image (C, H, W) in [0, 1] and the known mask."""
     dataset, name, kind, centre = CASES[case]
-    clean = np.asarray(Image.open(DATA / dataset / f"{name}.png"))
+    if dataset == "skimage":
+        import skimage.data
+
+        clean = np.asarray(getattr(skimage.data, name)())
+    else:
+        clean = np.asarray(Image.open(DATA / dataset / f"{name}.png"))
     own = None if kind else np.asarray(Image.open(DATA / dataset / f"{name}_mask.png").convert("L")) > 127
     if side:
         cy, cx = centre or (clean.shape[0] // 2, clean.shape[1] // 2)
