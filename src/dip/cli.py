@@ -180,15 +180,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _request(args: argparse.Namespace, **kw: Any):
+    from dip.data.crop import check_crop_options
     from dip.data.presets import resolve
     from dip.engine.request import FitRequest
 
     if args.checkpoint_every < 0:
         raise DipError("--checkpoint-every", f"must be >= 0, got {args.checkpoint_every}")
-    if args.crop is not None and args.crop <= 0:
-        raise DipError("--crop", f"must be a positive integer, got {args.crop}")
-    if args.crop_at is not None and args.crop is None:
-        raise DipError("--crop-at", "needs --crop")
+    check_crop_options(args.crop, args.crop_at)
     params = resolve(args.preset, _overrides(args), args.presets)
     return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
                       precision=args.precision, memory_format=args.memory_format, cuda_graph=args.cuda_graph,

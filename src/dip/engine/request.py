@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 import dip
+from dip.data.crop import CropBox, crop_record
 from dip.data.images import read_image, read_mask, sha256_file
 from dip.errors import DipError
 
@@ -59,7 +60,7 @@ class Inputs:
     image: np.ndarray
     known: np.ndarray
     gt: np.ndarray | None
-    crop: dict[str, int] | None
+    crop: CropBox | None  # the box of the source image the arrays are (metrics.json: its record)
     hashes: dict[str, dict[str, str] | None]
 
     @property
@@ -79,18 +80,10 @@ def load_inputs(req: FitRequest) -> Inputs:
         if gt.shape != image.shape:
             raise DipError(req.gt, f"ground truth is {gt.shape[2]}x{gt.shape[1]}x{gt.shape[0]} "
                                    f"but the image is {w}x{h}x{c}")
-    box = None
-    if req.crop:
-        if req.crop > min(h, w):
-            raise DipError("--crop", f"{req.crop} is larger than the image ({w}x{h}): {req.image}")
-        top, left = req.crop_at or ((h - req.crop) // 2, (w - req.crop) // 2)
-        if not (0 <= top <= h - req.crop and 0 <= left <= w - req.crop):
-            raise DipError("--crop-at", f"a {req.crop}x{req.crop} crop at ({top}, {left}) leaves the {w}x{h} "
-                                        f"image {req.image}")
-        box = {"top": top, "left": left, "height": req.crop, "width": req.crop}
-        sl = (slice(top, top + req.crop), slice(left, left + req.crop))
-        image, known = image[(slice(None), *sl)], known[sl]
-        gt = None if gt is None else gt[(slice(None), *sl)]
+    box = CropBox.of(req.crop, req.crop_at, (h, w), req.image)
+    if box is not None:
+        image, known = box.cut(image), box.cut(known)
+        gt = None if gt is None else box.cut(gt)
         if not known.any():
             raise DipError(req.mask, "mask has no known pixel inside the crop")
     hashes = {name: (None if p is None else {"path": str(p), "sha256": sha256_file(p)})
@@ -104,7 +97,7 @@ def fingerprint(req: FitRequest, inputs: Inputs, device: str, threads: int) -> s
     key = {
         "params": {k: v for k, v in req.params.items() if k != "description"},
         "seed": req.seed, "precision": req.precision, "device": device, "threads": threads,
-        "memory_format": req.memory_format, "deterministic": req.deterministic, "crop": inputs.crop,
+        "memory_format": req.memory_format, "deterministic": req.deterministic, "crop": crop_record(inputs.crop),
         "inputs": {k: (v or {}).get("sha256") for k, v in inputs.hashes.items()}, "version": dip.__version__,
         "engine": req.engine,
     }

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from dip.core import compute
+from dip.data.crop import CropBox, crop_size
 from dip.data.images import bomb_limit_lifted, read_picture, write_png
 from dip.data.overwrite import check_output
 from dip.engine.request import FitRequest
@@ -117,13 +118,12 @@ def chosen_output(m: dict, average: bool, stop: str) -> tuple[str, str]:
     return "output.png", f"the final iterate ({m['iterations']} iterations)"
 
 
-def compose(prepared: Prepared, output: np.ndarray, crop: dict | None, keep_known: bool) -> np.ndarray:
+def compose(prepared: Prepared, output: np.ndarray, crop: CropBox | None, keep_known: bool) -> np.ndarray:
     """The picture to write: the fit's ``output`` at the original size (LANCZOS when reduced), with the known
     pixels of the original put back unless ``keep_known`` is False. ``crop`` is the fit's crop box, if any."""
     pixels, known = prepared.pixels, prepared.known
-    if crop:
-        sl = (slice(crop["top"], crop["top"] + crop["height"]), slice(crop["left"], crop["left"] + crop["width"]))
-        pixels, known = pixels[(slice(None), *sl)], known[sl]
+    if crop is not None:
+        pixels, known = crop.cut(pixels), crop.cut(known)
     if output.shape[1:] != known.shape:
         output = resize_image(output, known.shape)
     if not keep_known:
@@ -172,12 +172,10 @@ def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> flo
     """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it (s)."""
     from dip.inpaint.time_estimate import eta_lines, probe_fit
 
-    h, w = prepared.work_known.shape
-    if req.crop:
-        h, w = min(h, req.crop), min(w, req.crop)
+    size = crop_size(prepared.work_known.shape, req.crop)
     probe = probe_fit(req)
     device = compute.pick_device(req.device).type
-    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
+    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, size, auto_reduced,
                           req.stop_early, probe.resumes_at):
         log.info("%s", line)
     return probe.seconds_per_iteration * max(req.params["iterations"] - probe.resumes_at, 0)
@@ -216,7 +214,7 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
             from dip.inpaint.choice import decide
 
             output, what = decide(fit, args.average)
-        result = compose(prepared, output, m["crop"], args.keep_known)
+        result = compose(prepared, output, fit.inputs.crop, args.keep_known)
         write_png(out, result, bits=prepared.bits)
     finally:
         clean(work, inputs)

@@ -19,6 +19,7 @@ import json
 from typing import Any, Callable
 
 from dip.core import compute as runtime
+from dip.data.crop import crop_size
 from dip.data.images import picture_size
 from dip.inpaint.memory import check_memory, fit_bytes
 
@@ -60,7 +61,7 @@ def check_fit_memory(subject: Any, candidates: list[dict], channels: int, height
                      crop: int | None, device: str) -> None:
     """Refuse (:func:`dip.inpaint.memory.check_memory`'s one line) when not even the leanest of ``candidates`` fits at
     ``height`` x ``width`` (cropped to ``crop``), naming a ``--max-side`` at which all of them fit."""
-    h, w = (min(height, crop), min(width, crop)) if crop else (height, width)
+    h, w = crop_size((height, width), crop)
     lean = min(candidates, key=lambda p: need(p, channels, h, w))
 
     def way_out(have: int) -> str:
