@@ -124,7 +124,8 @@ class AuthorsFit(Fit):
         if req.precision != "fp32":
             raise DipError("--precision", f"the authors' engine runs fp32 only (their notebooks), got {req.precision}")
         self.models = load_models(req.authors_code, req.manifest)
-        super().__init__(dataclasses.replace(req, cuda_graph="off"), progress, quiet)  # op by op, as they ran it
+        placement = req.placement and dataclasses.replace(req.placement, cuda_graph=False)
+        super().__init__(dataclasses.replace(req, cuda_graph="off", placement=placement), progress, quiet)  # op by op
         self.shown = "f(z + sigma*eps_last)" if self.guard.enabled else "f(z)"
 
     def build_guard(self) -> NotebookBacktrack:

@@ -69,8 +69,8 @@ class Fit:
         self.inputs = load_inputs(req)
         # dip inpaint's validation set: held-out known pixels, removed from inputs.known before anything reads it
         self.validation = Validation.attach(self.inputs, req.holdout, req.seed, req.holdout_patience)
-        self.placement = compute.place(req.device, req.threads, req.precision, req.memory_format, req.cuda_graph,
-                                       req.deterministic)
+        self.placement = req.placement or compute.place(req.device, req.threads, req.precision, req.memory_format,
+                                                        req.cuda_graph, req.deterministic)
         self.device = self.placement.device
         c, h, w = self.inputs.image.shape
         self.frame = CropBox(0, 0, h, w)  # the image inside the network's padded canvas
