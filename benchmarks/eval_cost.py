@@ -70,7 +70,7 @@ def measure(profile: str, prof: dict[str, Any], image: Path, device: str, thread
         parts["psnr_ssim_gt"].append(timed(lambda: (psnr(gt, out_np), ssim(gt, out_np)), sync))
     fit.close()
     med = {name: statistics.median(v) for name, v in parts.items()}
-    h, w = fit.size
+    h, w = fit.frame.size
     return {"profile": profile, "size": f"{h}x{w}", "eval_every": k, "threads": fit.placement.threads, **med,
             "share": med["evaluate"] / (k * med["iteration"] + med["evaluate"]),
             "share_async": med["psnr_ssim_gt"] / (k * med["iteration"] + med["evaluate"])}

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             peak, what = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak RSS"
         fit.close()
     t_iter, t_obs = statistics.median(iters), statistics.median(observed)
-    print(f"{args.image} {fit.size[0]}x{fit.size[1]}, table1 network, {args.mode} on {compute.device_name(fit.device)}, "
+    print(f"{args.image} {fit.frame.height}x{fit.frame.width}, table1 network, {args.mode} on {compute.device_name(fit.device)}, "
           f"{fit.threads} threads, {args.iterations} iterations (medians)")
     print(f"iteration {t_iter * 1e3:.1f} ms, of which observers {t_obs * 1e3:.2f} ms = {100 * t_obs / t_iter:.2f}% "
           "(target < 5%)")

@@ -335,11 +335,12 @@ def test_inpaint_auto_says_what_it_chose_and_why(tmp_path, known):
 
 
 def test_auto_picks_bf16_on_a_cpu_only_where_the_cpu_has_it(monkeypatch, known):
+    from dip.core import compute
     from dip.inpaint import autopreset
 
-    monkeypatch.setattr(autopreset, "native_bf16", lambda: True)
+    monkeypatch.setattr(compute, "native_bf16", lambda: True)
     assert autopreset.choose(known, "cpu").precision == "bf16"
-    monkeypatch.setattr(autopreset, "native_bf16", lambda: False)
+    monkeypatch.setattr(compute, "native_bf16", lambda: False)
     choice = autopreset.choose(known, "cpu")
     assert choice.precision == "fp32" and "no native bf16" in choice.line()
     assert autopreset.choose(known, "cuda").precision == "fp32"

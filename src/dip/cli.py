@@ -174,41 +174,14 @@ def add_holdout_options(i: argparse.ArgumentParser) -> None:
                         "(default %(default)s)")
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    o = {k: getattr(args, k) for k in ("iterations", "lr", "reg_noise_std", "eval_every") if getattr(args, k) is not None}
-    o.update(dict(args.set))
-    return o
-
-
-def _request(args: argparse.Namespace, **kw: Any):
-    from dip.data.presets import resolve
-    from dip.engine.request import FitRequest
-
-    if args.checkpoint_every < 0:
-        raise DipError("--checkpoint-every", f"must be >= 0, got {args.checkpoint_every}")
-    if args.crop is not None and args.crop <= 0:
-        raise DipError("--crop", f"must be a positive integer, got {args.crop}")
-    if args.crop_at is not None and args.crop is None:
-        raise DipError("--crop-at", "needs --crop")
-    params = resolve(args.preset, _overrides(args), args.presets)
-    precision = args.precision
-    if precision == "auto":  # the request, its fingerprint and the record hold the precision that runs
-        from dip.core import compute
-
-        precision = compute.resolve_precision(precision, compute.pick_device(args.device))
-    return FitRequest(preset=args.preset, params=params, seed=args.seed, device=args.device, threads=args.threads,
-                      precision=precision, memory_format=args.memory_format, cuda_graph=args.cuda_graph,
-                      deterministic=args.deterministic, crop=args.crop, crop_at=args.crop_at,
-                      checkpoint_every=args.checkpoint_every, checkpoint_dir=args.checkpoint_dir,
-                      keep_checkpoint=args.keep_checkpoint, **kw)
-
-
 def cmd_fit(args: argparse.Namespace) -> int:
     from dip.engine.engines import run_fit
+    from dip.engine.request import FitOptions
 
-    req = _request(args, image=args.image, mask=args.mask, gt=args.gt or args.image, out=args.output,
-                   tags={k: str(v) for k, v in args.tag}, engine=args.engine, authors_code=args.authors_code,
-                   manifest=args.manifest)
+    req = FitOptions.from_namespace(args).request(
+        image=args.image, mask=args.mask, gt=args.gt or args.image, out=args.output,
+        tags={k: str(v) for k, v in args.tag}, engine=args.engine, authors_code=args.authors_code,
+        manifest=args.manifest)
     m = run_fit(req, progress=args.progress)
     psnr_txt = f"psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, " if m["psnr"] is not None else ""
     print(f"{args.output}: {psnr_txt}known-pixel psnr {m['psnr_masked']:.2f} dB, {m['iterations']} iterations, "
@@ -218,8 +191,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from dip.inpaint.command import run
+    from dip.inpaint.options import InpaintOptions
 
-    run(args, _request)
+    run(InpaintOptions.from_namespace(args))
     return 0
 
 

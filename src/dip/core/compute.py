@@ -42,10 +42,11 @@ class Placement:
         return device_name(self.device)
 
 
-def place(device: str, threads: int | None, precision: str, memory_format: str, cuda_graph: str,
+def place(device: str | torch.device, threads: int | None, precision: str, memory_format: str, cuda_graph: str,
           deterministic: bool) -> Placement:
-    """Resolve the requested device, threads, memory format and CUDA-graph mode, and configure torch for them."""
-    dev = pick_device(device)
+    """Resolve the requested device (a name, or a device :func:`pick_device` gave already), threads, memory format
+    and CUDA-graph mode, and configure torch for them."""
+    dev = device if isinstance(device, torch.device) else pick_device(device)
     n = configure(dev, threads, precision, deterministic)
     return Placement(dev, n, use_channels_last(memory_format, dev, precision), use_cuda_graph(cuda_graph, dev))
 

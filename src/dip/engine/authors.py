@@ -124,7 +124,8 @@ class AuthorsFit(Fit):
         if req.precision != "fp32":
             raise DipError("--precision", f"the authors' engine runs fp32 only (their notebooks), got {req.precision}")
         self.models = load_models(req.authors_code, req.manifest)
-        super().__init__(dataclasses.replace(req, cuda_graph="off"), progress, quiet)  # op by op, as they ran it
+        placement = req.placement and dataclasses.replace(req.placement, cuda_graph=False)
+        super().__init__(dataclasses.replace(req, cuda_graph="off", placement=placement), progress, quiet)  # op by op
         self.shown = "f(z + sigma*eps_last)" if self.guard.enabled else "f(z)"
 
     def build_guard(self) -> NotebookBacktrack:
@@ -146,8 +147,7 @@ class AuthorsFit(Fit):
         gradients (a restore keeps the gradients: Adam steps anyway); then our evaluation of f(z), which their
         loop never refuses (the guard slot holds :class:`NotebookBacktrack`)."""
         if loss is not None:
-            h, w = self.size
-            pm = psnr_known(self.inputs.image, self.step.output[0, :, :h, :w].cpu().numpy(), self.inputs.known)
+            pm = psnr_known(self.inputs.image, self.frame.cut(self.step.output)[0].cpu().numpy(), self.inputs.known)
             self.guard.check_perturbed(it, pm, self.net)
         return super().evaluate(it, loss, est)
 
@@ -162,7 +162,6 @@ class AuthorsFit(Fit):
         """``output_shown.png``: what the notebook shows at the end."""
         if not self.guard.enabled:  # inpainting.ipynb shows f(z)
             return {"output_shown.png": self.estimate()}
-        h, w = self.size
         with torch.no_grad():
             shown = self.step.forward(self.step.last_input)
-        return {"output_shown.png": shown[0, :, :h, :w].cpu().numpy()}
+        return {"output_shown.png": self.frame.cut(shown)[0].cpu().numpy()}

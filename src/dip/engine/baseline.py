@@ -1,7 +1,8 @@
 """`dip baseline`: the classical fill of one fit's inputs, scored like the fit, in a folder like the fit's.
 
 The pipeline runs one per (task, image, seed) beside the fit (workflow/rules/baseline.smk), on exactly the same
-image, mask and crop: the inputs are read and cropped by :func:`dip.engine.request.load_inputs`, the fit's own reader.
+image, mask and crop: the inputs are read and cropped by :func:`dip.engine.request.load_inputs`, the fit's own reader
+(the crop box: :class:`dip.data.crop.CropBox`, with the same check of ``--crop``/``--crop-at`` as ``dip fit``).
 The fill is :func:`dip.core.classical.fill` (biharmonic) of the observation (missing pixels zeroed, so the ground truth
 cannot leak in). The folder, written atomically like a fit's (:func:`dip.data.atomic.atomic_directory`):
 
@@ -30,6 +31,7 @@ from dip.cliconv import Parser, output_option, parse_corner
 from dip.core.classical import METHODS, fill
 from dip.core.quality import psnr, psnr_missing, ssim
 from dip.data.atomic import atomic_directory
+from dip.data.crop import check_crop_options, crop_record
 from dip.data.images import as_chw, to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs, load_inputs
 from dip.errors import DipError
@@ -42,10 +44,7 @@ ENGINE = "classical"  # metrics.json's engine: `dip report --fits` refuses these
 def request(image: Path, mask: Path | None, out: Path, crop: int | None = None,
             crop_at: tuple[int, int] | None = None, tags: dict[str, str] | None = None) -> FitRequest:
     """The FitRequest whose inputs the baseline reads: the fit's image, mask, ground truth (the image) and crop."""
-    if crop is not None and crop <= 0:
-        raise DipError("--crop", f"must be a positive integer, got {crop}")
-    if crop_at is not None and crop is None:
-        raise DipError("--crop-at", "needs --crop")
+    check_crop_options(crop, crop_at)
     return FitRequest(image=image, mask=mask, gt=image, out=out, preset=ENGINE, params={}, crop=crop,
                       crop_at=crop_at, tags=dict(tags or {}))
 
@@ -69,8 +68,8 @@ def baseline_metrics(inputs: Inputs, output: np.ndarray, method: str, seconds: f
         "psnr": psnr(gt, final), "ssim": ssim(gt, final), "psnr_missing": psnr_missing(gt, final, inputs.known),
         "missing_fraction": float(1.0 - inputs.known.mean()), "wall_seconds": seconds, "seed": seed,
         "mask_sha256": mask["sha256"] if mask else None,
-        "height": h, "width": w, "channels": c, "crop": inputs.crop, "inputs": inputs.hashes, "tags": tags,
-        "dip_version": dip.__version__, "scikit_image": skimage.__version__,
+        "height": h, "width": w, "channels": c, "crop": crop_record(inputs.crop), "inputs": inputs.hashes,
+        "tags": tags, "dip_version": dip.__version__, "scikit_image": skimage.__version__,
     }
 
 

@@ -35,6 +35,7 @@ from dip.core.objective import MaskedMSE
 from dip.core.quality import psnr_known
 from dip.core.step import EagerStep, GraphStep, Perturbation
 from dip.core.stopping import VarianceStop
+from dip.data.crop import CropBox
 from dip.engine.checkpoint import Checkpoint
 from dip.engine.holdout import Validation
 from dip.engine.interrupts import StopRequests
@@ -68,11 +69,11 @@ class Fit:
         self.inputs = load_inputs(req)
         # dip inpaint's validation set: held-out known pixels, removed from inputs.known before anything reads it
         self.validation = Validation.attach(self.inputs, req.holdout, req.seed, req.holdout_patience)
-        self.placement = compute.place(req.device, req.threads, req.precision, req.memory_format, req.cuda_graph,
-                                       req.deterministic)
+        self.placement = req.placement or compute.place(req.device, req.threads, req.precision, req.memory_format,
+                                                        req.cuda_graph, req.deterministic)
         self.device = self.placement.device
         c, h, w = self.inputs.image.shape
-        self.size = (h, w)
+        self.frame = CropBox(0, 0, h, w)  # the image inside the network's padded canvas
         cfg = SkipConfig.from_preset(p, c)
         padded = cfg.padded(h, w)
         self.objective = MaskedMSE(self.inputs.image, self.inputs.known, padded, self.device)
@@ -116,8 +117,7 @@ class Fit:
         """Iteration ``it``: gradients at the current state, an evaluation when due, then the Adam step unless
         the guard restored an earlier state instead."""
         loss = self.step.gradients()
-        h, w = self.size
-        output = self.step.output[..., :h, :w]
+        output = self.frame.cut(self.step.output)
         for observer in self.observers.values():
             observer.observe(it, output)
         accepted = True
@@ -140,8 +140,7 @@ class Fit:
 
     def estimate(self) -> np.ndarray:
         """f_θ(z) without the perturbation, cropped to the image, as a (C, H, W) numpy array."""
-        h, w = self.size
-        return self.step.estimate()[0, :, :h, :w].cpu().numpy()
+        return self.frame.cut(self.step.estimate())[0].cpu().numpy()
 
     # ------------------------------------------------------------------ an engine's hooks
     def build_network(self, cfg: SkipConfig) -> torch.nn.Module:
@@ -267,9 +266,8 @@ def rule_best(fit: Fit) -> str:
 
 def stopping_estimate(fit: Fit) -> np.ndarray | None:
     """f_θ(z) at the stopping rule's iteration t* (the parameters it kept), cropped like ``Fit.estimate``."""
-    h, w = fit.size
     est = fit.stopping.estimate(fit.net, fit.step.estimate)
-    return None if est is None else est[0, :, :h, :w].cpu().numpy()
+    return None if est is None else fit.frame.cut(est)[0].cpu().numpy()
 
 
 def run_record(fit: Fit, loop_seconds: float) -> RunRecord:

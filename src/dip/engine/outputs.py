@@ -22,6 +22,7 @@ from dip.core.curve import Curve
 from dip.core.quality import psnr, psnr_known, psnr_missing, ssim
 from dip.core.stopping import VarianceStop
 from dip.data.atomic import atomic_directory, write_text
+from dip.data.crop import crop_record
 from dip.data.images import as_chw, to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs
 from dip.errors import DipError
@@ -104,8 +105,8 @@ def fit_metrics(req: FitRequest, inputs: Inputs, images: dict[str, np.ndarray], 
         "channels_last": run.placement.channels_last, "cuda_graph": run.placement.cuda_graph,
         "threads": run.placement.threads,
         "torch": torch.__version__, "dip_version": dip.__version__, "preset": req.preset, "params": req.params,
-        "height": h, "width": w, "channels": c, "crop": inputs.crop, "inputs": inputs.hashes, "tags": req.tags,
-        "resumed_from": run.resumed_from, "engine": run.engine,
+        "height": h, "width": w, "channels": c, "crop": crop_record(inputs.crop), "inputs": inputs.hashes,
+        "tags": req.tags, "resumed_from": run.resumed_from, "engine": run.engine,
         "shown": run.shown,
     })
     return m

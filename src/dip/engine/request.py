@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import dip
+from dip.data.crop import CropBox, check_crop_options, crop_record
 from dip.data.images import read_image, read_mask, sha256_file
 from dip.errors import DipError
+
+if TYPE_CHECKING:  # pragma: no cover - torch is not imported here (dip baseline starts without it)
+    from dip.core.compute import Placement
 
 
 @dataclass
@@ -45,11 +49,79 @@ class FitRequest:
     engine: str = "ours"  # ours | authors (the reference engine, dip.engine.authors)
     authors_code: Path | None = None  # the fetched authors_code dataset folder (engine authors)
     manifest: Path | None = None  # the manifest that verifies it
+    placement: Placement | None = None  # where it computes, when the command resolved it (dip inpaint); None: the fit
+    #                                     resolves it from device, threads, precision, memory_format and cuda_graph
 
     @property
     def checkpoint_folder(self) -> Path:
         """Where the checkpoint lives: ``--checkpoint-dir``, else ``<out>.ckpt`` beside the output."""
         return self.checkpoint_dir or self.out.with_name(self.out.name + ".ckpt")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The options ``dip fit`` and ``dip inpaint`` share (:func:`dip.cli._add_fit_options`), typed: what a
+    :class:`FitRequest` is made of besides the files. ``precision`` None: ``dip inpaint --preset auto`` picks it."""
+
+    preset: str
+    presets: Path | None = None  # --presets-file
+    iterations: int | None = None
+    lr: float | None = None
+    reg_noise_std: float | None = None
+    eval_every: int | None = None
+    sets: tuple[tuple[str, Any], ...] = ()  # --set KEY=VALUE, in order
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    precision: str | None = "fp32"
+    memory_format: str = "auto"
+    cuda_graph: str = "auto"
+    deterministic: bool = False
+    crop: int | None = None
+    crop_at: tuple[int, int] | None = None
+    checkpoint_every: int = 0
+    checkpoint_dir: Path | None = None
+    keep_checkpoint: bool = False
+    progress: bool | None = None
+
+    @classmethod
+    def from_namespace(cls, args: Any) -> FitOptions:
+        """The options of a parsed command line (argparse's namespace of dip fit or dip inpaint)."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name != "sets"}
+        return cls(**values, sets=tuple(args.set))
+
+    def check(self) -> None:
+        """Refuse (one line) values that cannot work, before any file is read."""
+        if self.checkpoint_every < 0:
+            raise DipError("--checkpoint-every", f"must be >= 0, got {self.checkpoint_every}")
+        check_crop_options(self.crop, self.crop_at)
+
+    def params(self, preset: str) -> dict[str, Any]:
+        """``preset`` resolved with every hyperparameter given on the command line."""
+        from dip.data.presets import resolve
+
+        names = ("iterations", "lr", "reg_noise_std", "eval_every")
+        overrides = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        overrides.update(dict(self.sets))
+        return resolve(preset, overrides, self.presets)
+
+    def request(self, preset: str | None = None, precision: str | None = None, **own: Any) -> FitRequest:
+        """The fit's request: ``preset`` and ``precision`` (default: the options'), the checked options, and the
+        command's ``own`` fields (image, mask, gt, out, tags, ...; they win over the options')."""
+        self.check()
+        name = preset or self.preset
+        precision = precision or self.precision
+        if precision == "auto":  # the request, its fingerprint and the record hold the precision that runs
+            from dip.core import compute
+
+            placement = own.get("placement")
+            device = placement.device if placement is not None else compute.pick_device(self.device)
+            precision = compute.resolve_precision(precision, device)
+        shared = {"preset": name, "params": self.params(name), "precision": precision}
+        shared.update({k: getattr(self, k) for k in ("seed", "device", "threads", "memory_format", "cuda_graph",
+                                                      "deterministic", "crop", "crop_at", "checkpoint_every",
+                                                      "checkpoint_dir", "keep_checkpoint")})
+        return FitRequest(**{**shared, **own})
 
 
 @dataclass
@@ -59,7 +131,7 @@ class Inputs:
     image: np.ndarray
     known: np.ndarray
     gt: np.ndarray | None
-    crop: dict[str, int] | None
+    crop: CropBox | None  # the box of the source image the arrays are (metrics.json: its record)
     hashes: dict[str, dict[str, str] | None]
 
     @property
@@ -79,18 +151,10 @@ def load_inputs(req: FitRequest) -> Inputs:
         if gt.shape != image.shape:
             raise DipError(req.gt, f"ground truth is {gt.shape[2]}x{gt.shape[1]}x{gt.shape[0]} "
                                    f"but the image is {w}x{h}x{c}")
-    box = None
-    if req.crop:
-        if req.crop > min(h, w):
-            raise DipError("--crop", f"{req.crop} is larger than the image ({w}x{h}): {req.image}")
-        top, left = req.crop_at or ((h - req.crop) // 2, (w - req.crop) // 2)
-        if not (0 <= top <= h - req.crop and 0 <= left <= w - req.crop):
-            raise DipError("--crop-at", f"a {req.crop}x{req.crop} crop at ({top}, {left}) leaves the {w}x{h} "
-                                        f"image {req.image}")
-        box = {"top": top, "left": left, "height": req.crop, "width": req.crop}
-        sl = (slice(top, top + req.crop), slice(left, left + req.crop))
-        image, known = image[(slice(None), *sl)], known[sl]
-        gt = None if gt is None else gt[(slice(None), *sl)]
+    box = CropBox.of(req.crop, req.crop_at, (h, w), req.image)
+    if box is not None:
+        image, known = box.cut(image), box.cut(known)
+        gt = None if gt is None else box.cut(gt)
         if not known.any():
             raise DipError(req.mask, "mask has no known pixel inside the crop")
     hashes = {name: (None if p is None else {"path": str(p), "sha256": sha256_file(p)})
@@ -104,7 +168,7 @@ def fingerprint(req: FitRequest, inputs: Inputs, device: str, threads: int) -> s
     key = {
         "params": {k: v for k, v in req.params.items() if k != "description"},
         "seed": req.seed, "precision": req.precision, "device": device, "threads": threads,
-        "memory_format": req.memory_format, "deterministic": req.deterministic, "crop": inputs.crop,
+        "memory_format": req.memory_format, "deterministic": req.deterministic, "crop": crop_record(inputs.crop),
         "inputs": {k: (v or {}).get("sha256") for k, v in inputs.hashes.items()}, "version": dip.__version__,
         "engine": req.engine,
     }

@@ -9,7 +9,8 @@
   at any drop rate, since most of its regions are single pixels);
 - ``strokes``: anything else: text, scratches, thin lines.
 
-:func:`choose` maps the damage and the device type to a preset and a precision. The thresholds, the table and
+:func:`choose` maps the damage and the device type to a preset and a precision; :func:`pick` returns what
+``dip inpaint`` fits with (auto's choice, or the named preset), ``--precision`` applied. The thresholds, the table and
 the ETA settings are data: ``dip/inpaint/auto.yaml`` (schema ``dip/data/schemas/auto.schema.yaml``).
 """
 
@@ -21,10 +22,11 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 from scipy import ndimage
 
-from dip.core.compute import native_bf16
+from dip.core import compute
 from dip.data import schemas
 from dip.errors import DipError
 
@@ -97,7 +99,7 @@ class Choice:
         """``--preset auto: <preset> (<precision>) for <damage> on <device>: <measurements>[; note]``."""
         full = settings()["devices"]["cuda"]["presets"][self.damage.kind]
         note = f"; reduced settings for {self.device} (a CUDA GPU gets {full})" if self.reduced else ""
-        if self.device == "cpu" and self.precision == "fp32" and settings()["devices"]["cpu"]["precision"] == "bf16":
+        if self.device == "cpu" and self.precision == "fp32" and settings()["devices"]["cpu"]["precision"] == "auto":
             note += "; fp32, as this CPU has no native bf16"
         return (f"--preset auto: {self.preset} ({self.precision}) for {WHAT[self.damage.kind]} on {self.device}: "
                 f"{self.damage.why()}{note}")
@@ -107,7 +109,29 @@ def choose(known: np.ndarray, device: str) -> Choice:
     """The preset and precision for the mask ``known`` on a device of type ``device`` (cpu, cuda, mps)."""
     damage = classify_damage(known)
     entry = settings()["devices"][device]
-    precision = entry["precision"]
-    if device == "cpu" and precision == "bf16" and not native_bf16():
-        precision = "fp32"  # emulated bf16 is several times slower than fp32 (docs/photo.md)
+    # auto: bf16 only where the hardware has it; emulated bf16 is several times slower than fp32 (docs/photo.md)
+    precision = compute.resolve_precision(entry["precision"], torch.device(device))
     return Choice(entry["presets"][damage.kind], precision, damage, device)
+
+
+@dataclass(frozen=True)
+class PresetChoice:
+    """The preset and precision ``dip inpaint`` fits with, and why: auto's choice (None for a named preset)."""
+
+    preset: str
+    precision: str
+    auto: Choice | None = None
+
+    @property
+    def reduced(self) -> bool:
+        """Whether auto picked the reduced version of the full (CUDA) preset for this device."""
+        return self.auto is not None and self.auto.reduced
+
+
+def pick(preset: str, precision: str | None, known: np.ndarray, device: str) -> PresetChoice:
+    """``--preset`` and ``--precision`` resolved: a named preset runs fp32 unless ``--precision`` says otherwise;
+    ``auto`` picks both for the damage of ``known`` on a device of type ``device`` (``--precision`` still wins)."""
+    if preset != "auto":
+        return PresetChoice(preset, precision or "fp32")
+    auto = choose(known, device)
+    return PresetChoice(auto.preset, precision or auto.precision, auto)

@@ -1,6 +1,7 @@
 """`dip inpaint`: restore a person's own image from the files they have.
 
-The steps around the fit (which is :mod:`dip.engine.fit`, unchanged), in :func:`run`:
+The steps around the fit (which is :mod:`dip.engine.fit`, unchanged), in :func:`run`, from the options parsed once
+(:class:`dip.inpaint.options.InpaintOptions`) and the device resolved once:
 
 1. read the image (8 or 16 bits, EXIF orientation applied) and the mask as people draw it (:mod:`dip.inpaint.drawn_mask`:
    which tone is the damage, soft edges; said in one line each);
@@ -18,26 +19,24 @@ The steps around the fit (which is :mod:`dip.engine.fit`, unchanged), in :func:`
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from dip.core import compute
+from dip.data.crop import CropBox, crop_size
 from dip.data.images import bomb_limit_lifted, read_picture, write_png
-from dip.data.overwrite import check_output
 from dip.engine.request import FitRequest
 from dip.errors import DipError
 from dip.inpaint.drawn_mask import read_drawn_mask
 from dip.inpaint.fit_memory import check_before_decoding, check_fit_memory, reduced_size
-
-if TYPE_CHECKING:  # pragma: no cover
-    from dip.inpaint import autopreset
+from dip.inpaint.options import InpaintOptions
 
 log = logging.getLogger("dip.inpaint.command")
 
@@ -89,10 +88,10 @@ def prepare(image: Path, mask: Path, threshold: float | None, max_side: int | No
     return Prepared(picture.pixels, known, picture.bits, resize_image(picture.pixels, size), work_known, drawn.lines)
 
 
-def check_device_memory(req: FitRequest, prepared: Prepared) -> None:
+def check_device_memory(req: FitRequest, prepared: Prepared, device: torch.device) -> None:
     """Refuse (one line, exit 2, before anything is allocated) a fit the device's memory cannot hold."""
     c, h, w = prepared.work_pixels.shape
-    check_fit_memory(req.image, [req.params], c, h, w, req.crop, req.device)
+    check_fit_memory(req.image, [req.params], c, h, w, req.crop, device)
 
 
 def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
@@ -117,13 +116,12 @@ def chosen_output(m: dict, average: bool, stop: str) -> tuple[str, str]:
     return "output.png", f"the final iterate ({m['iterations']} iterations)"
 
 
-def compose(prepared: Prepared, output: np.ndarray, crop: dict | None, keep_known: bool) -> np.ndarray:
+def compose(prepared: Prepared, output: np.ndarray, crop: CropBox | None, keep_known: bool) -> np.ndarray:
     """The picture to write: the fit's ``output`` at the original size (LANCZOS when reduced), with the known
     pixels of the original put back unless ``keep_known`` is False. ``crop`` is the fit's crop box, if any."""
     pixels, known = prepared.pixels, prepared.known
-    if crop:
-        sl = (slice(crop["top"], crop["top"] + crop["height"]), slice(crop["left"], crop["left"] + crop["width"]))
-        pixels, known = pixels[(slice(None), *sl)], known[sl]
+    if crop is not None:
+        pixels, known = crop.cut(pixels), crop.cut(known)
     if output.shape[1:] != known.shape:
         output = resize_image(output, known.shape)
     if not keep_known:
@@ -137,92 +135,62 @@ def clean(*folders: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def check_options(args: argparse.Namespace) -> None:
-    """Refuse (one line) options of dip inpaint that cannot work, before reading anything."""
-    out: Path = args.output
-    if out.suffix.lower() != ".png":
-        raise DipError(out, "the output must be a .png file")
-    if args.mask_threshold is not None and not 0 < args.mask_threshold <= 255:
-        raise DipError("--mask-threshold", f"must be in (0, 255], got {args.mask_threshold}")
-    if args.max_side is not None and args.max_side < 16:
-        raise DipError("--max-side", f"must be at least 16, got {args.max_side}")
-    if args.max_side is not None and args.crop is not None:
-        raise DipError("--max-side", "cannot be combined with --crop")
-    check_output(out, {"the input image": args.image, "the mask": args.mask}, args.force)
-    from dip.engine.holdout import check_options as check_holdout
-
-    check_holdout(args.holdout, args.holdout_patience)
-
-
-def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Choice | None":
-    """Resolve ``--preset auto`` (and the precision it implies unless ``--precision`` is given) in ``args``;
-    returns auto's choice (None for a named preset)."""
-    from dip.inpaint import autopreset
-
-    if args.preset != "auto":
-        args.precision = args.precision or "fp32"
-        return None
-    choice = autopreset.choose(prepared.work_known, compute.pick_device(args.device).type)
-    args.preset = choice.preset
-    args.precision = args.precision or choice.precision
-    return choice
-
-
-def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> float:
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool, device: torch.device) -> float:
     """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it (s)."""
     from dip.inpaint.time_estimate import eta_lines, probe_fit
 
-    h, w = prepared.work_known.shape
-    if req.crop:
-        h, w = min(h, req.crop), min(w, req.crop)
+    size = crop_size(prepared.work_known.shape, req.crop)
     probe = probe_fit(req)
-    device = compute.pick_device(req.device).type
-    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
+    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device.type, size, auto_reduced,
                           req.stop_early, probe.resumes_at):
         log.info("%s", line)
     return probe.seconds_per_iteration * max(req.params["iterations"] - probe.resumes_at, 0)
 
 
-def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> dict[str, Any]:
-    """`dip inpaint` (the module docstring's steps); ``make_request(args, **fields)`` builds the fit's request
-    from the shared fit options. Returns the fit's metrics."""
+def run(opts: InpaintOptions) -> dict[str, Any]:
+    """`dip inpaint` (the module docstring's steps), from its parsed options. The device is resolved once, here:
+    the memory checks, auto's choice, the time estimate and the fit all use it. Returns the fit's metrics."""
     from dip.engine.fit import Fit
+    from dip.inpaint.autopreset import pick
 
-    check_options(args)
-    out: Path = args.output
-    check_before_decoding(args, make_request)  # a photo too large for the memory is refused from its header
-    prepared = prepare(args.image, args.mask, args.mask_threshold, args.max_side, args.mask_convention)
-    choice = pick_preset(args, prepared)
+    opts.check()
+    out = opts.output
+    device = compute.pick_device(opts.fit.device)
+    check_before_decoding(opts, device)  # a photo too large for the memory is refused from its header
+    prepared = prepare(opts.image, opts.mask, opts.mask_threshold, opts.max_side, opts.mask_convention)
+    choice = pick(opts.fit.preset, opts.fit.precision, prepared.work_known, device.type)
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
-    req = make_request(args, image=args.image, mask=args.mask, gt=None, out=work, write_observed=False,
-                       stop_early=args.stop == "auto", holdout=args.holdout, holdout_patience=args.holdout_patience)
-    if req.checkpoint_dir is None:
-        req.checkpoint_dir = out.with_name(f".{out.name}.ckpt")
-    check_device_memory(req, prepared)  # a refusal is the only line: the choices are said after it
+    req = opts.fit.request(choice.preset, choice.precision, image=opts.image, mask=opts.mask, gt=None, out=work,
+                           write_observed=False, stop_early=opts.stop == "auto", holdout=opts.holdout,
+                           holdout_patience=opts.holdout_patience,
+                           checkpoint_dir=opts.fit.checkpoint_dir or out.with_name(f".{out.name}.ckpt"))
+    check_device_memory(req, prepared, device)  # a refusal is the only line: the choices are said after it
     for line in prepared.notes:
         log.info("%s", line)
-    if choice is not None:
-        log.info("%s", choice.line())
+    if choice.auto is not None:
+        log.info("%s", choice.auto.line())
     try:
         req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
+        req.placement = compute.place(device, req.threads, req.precision, req.memory_format, req.cuda_graph,
+                                      req.deterministic)  # once, for the probe and the fit
         with bomb_limit_lifted():  # the working copy of the person's photo, however large
-            estimate = announce_eta(req, prepared, choice is not None and choice.reduced)
-            fit = Fit(req, progress=args.progress)
+            estimate = announce_eta(req, prepared, choice.reduced, device)
+            fit = Fit(req, progress=opts.fit.progress)
             fit.progress.expect(estimate)  # said again when the running rate moves it by more than a third
             m = fit.run()
-        chosen, what = chosen_output(m, args.average, args.stop)
+        chosen, what = chosen_output(m, opts.average, opts.stop)
         output = fit.images[chosen]
         if fit.validation is not None:  # DIP, the classical fill or a blend, chosen on held-out pixels
             from dip.inpaint.choice import decide
 
-            output, what = decide(fit, args.average)
-        result = compose(prepared, output, m["crop"], args.keep_known)
+            output, what = decide(fit, opts.average)
+        result = compose(prepared, output, fit.inputs.crop, opts.keep_known)
         write_png(out, result, bits=prepared.bits)
     finally:
         clean(work, inputs)
     h, w = prepared.work_known.shape
     how = [f"{prepared.bits}-bit", f"preset {req.preset}",
-           "known pixels kept" if args.keep_known else "raw network output"]
+           "known pixels kept" if opts.keep_known else "raw network output"]
     if prepared.reduced:
         how.append(f"fitted at {w}x{h} and upsampled")
     print(f"wrote {out} ({', '.join(how)}): {what}")

@@ -14,13 +14,18 @@ of 64 below the image's longer side whose fit the memory holds, found by bisecti
 
 from __future__ import annotations
 
-import argparse
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from dip.core import compute as runtime
+from dip.data.crop import crop_size
 from dip.data.images import picture_size
 from dip.inpaint.memory import check_memory, fit_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from dip.engine.request import FitOptions
+    from dip.inpaint.options import InpaintOptions
 
 
 def reduced_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
@@ -57,10 +62,10 @@ def suggest_side(candidates: list[dict], channels: int, height: int, width: int,
 
 
 def check_fit_memory(subject: Any, candidates: list[dict], channels: int, height: int, width: int,
-                     crop: int | None, device: str) -> None:
+                     crop: int | None, device: torch.device) -> None:
     """Refuse (:func:`dip.inpaint.memory.check_memory`'s one line) when not even the leanest of ``candidates`` fits at
-    ``height`` x ``width`` (cropped to ``crop``), naming a ``--max-side`` at which all of them fit."""
-    h, w = (min(height, crop), min(width, crop)) if crop else (height, width)
+    ``height`` x ``width`` (cropped to ``crop``) on ``device``, naming a ``--max-side`` at which all of them fit."""
+    h, w = crop_size((height, width), crop)
     lean = min(candidates, key=lambda p: need(p, channels, h, w))
 
     def way_out(have: int) -> str:
@@ -70,23 +75,23 @@ def check_fit_memory(subject: Any, candidates: list[dict], channels: int, height
         return (f"use --max-side {side} to fit a smaller copy and upsample the fill, or a GPU with more memory"
                 if side else "use a machine or GPU with more memory")
 
-    check_memory(subject, lean, channels, h, w, runtime.pick_device(device), way_out)
+    check_memory(subject, lean, channels, h, w, device, way_out)
 
 
-def candidate_params(args: argparse.Namespace, make_request: Callable[..., Any]) -> list[dict]:
+def candidate_params(options: FitOptions, device: torch.device) -> list[dict]:
     """The resolved parameters of ``--preset`` (with every override of the command line), or, for ``auto``, of
-    each preset auto could pick on the device."""
+    each preset auto could pick on ``device``."""
     from dip.inpaint.autopreset import settings
 
-    names = [args.preset]
-    if args.preset == "auto":
-        names = sorted(set(settings()["devices"][runtime.pick_device(args.device).type]["presets"].values()))
-    return [make_request(argparse.Namespace(**{**vars(args), "preset": name}), image=args.image, mask=args.mask,
-                         gt=None, out=args.output).params for name in names]
+    names = [options.preset]
+    if options.preset == "auto":
+        names = sorted(set(settings()["devices"][device.type]["presets"].values()))
+    options.check()
+    return [options.params(name) for name in names]
 
 
-def check_before_decoding(args: argparse.Namespace, make_request: Callable[..., Any]) -> None:
+def check_before_decoding(options: InpaintOptions, device: torch.device) -> None:
     """The memory check from IMAGE's header, before its pixels (or the mask's) are decoded (module docstring)."""
-    height, width, channels = picture_size(args.image)
-    h, w = reduced_size(height, width, args.max_side)
-    check_fit_memory(args.image, candidate_params(args, make_request), channels, h, w, args.crop, args.device)
+    height, width, channels = picture_size(options.image)
+    h, w = reduced_size(height, width, options.max_side)
+    check_fit_memory(options.image, candidate_params(options.fit, device), channels, h, w, options.fit.crop, device)

@@ -19,6 +19,7 @@ import numpy as np
 from dip.cliconv import Parser, output_option
 from dip.data.atomic import StagedFiles
 from dip.data.config import PAPER_PROFILE
+from dip.data.crop import CropBox
 from dip.data.images import read_image, to_uint8
 from dip.errors import DipError
 from dip.report.classical import check_against_fit, check_baseline, inputs_of, key_of
@@ -40,15 +41,12 @@ class Row:
 
 def crop(a: np.ndarray, box: dict[str, int] | None, where: Path) -> np.ndarray:
     """``a`` (H, W[, 3]) cut to metrics.json's crop box {top, left, height, width}; unchanged when box is None."""
-    if box is None:
+    cropbox = CropBox.from_record(box, where)
+    if cropbox is None:
         return a
-    try:
-        top, left, h, w = (int(box[k]) for k in ("top", "left", "height", "width"))
-    except (KeyError, TypeError, ValueError):
-        raise DipError(where, f"invalid crop box {box!r} (need top, left, height, width)") from None
-    if top < 0 or left < 0 or top + h > a.shape[0] or left + w > a.shape[1]:
+    if not cropbox.inside(a.shape[:2]):
         raise DipError(where, f"crop box {box} lies outside the {a.shape[1]}x{a.shape[0]} source image")
-    return a[top:top + h, left:left + w]
+    return a[cropbox.slices]
 
 
 def load_row(fit_dir: Path, image: Path, profile: str, paper: float | None) -> Row:
