@@ -29,9 +29,10 @@ def test_the_options_are_parsed_once_and_frozen():
 
 
 def test_the_choice_is_returned_not_written_into_the_options(monkeypatch):
+    from dip.core import compute
     from dip.inpaint import autopreset
 
-    monkeypatch.setattr(autopreset, "native_bf16", lambda: False)
+    monkeypatch.setattr(compute, "native_bf16", lambda: False)
     known = np.random.default_rng(3).random((24, 40)) >= 0.4  # scattered damage
     opts = _options()
     auto = autopreset.pick(opts.fit.preset, opts.fit.precision, known, "cpu")
