@@ -65,3 +65,34 @@ def test_dip_inpaint_resolves_the_device_once(tmp_path, monkeypatch):
     assert main(["inpaint", str(img), str(tmp_path / "mask.png"), "-o", str(tmp_path / "out.png"), *TINY,
                  "--iterations", "3", "--threads", "1", "--mask-convention", "white-known", "--no-progress"]) == 0
     assert calls == {"pick_device": 1, "place": 1}
+
+
+@pytest.mark.parametrize("side, expected", [(512, 320), (373, None), (380, 581), (256, None), (2048, 100)])
+def test_auto_scales_the_cpu_iterations_with_the_image(side, expected):
+    """auto.yaml's CPU budget: min(600, max(100, 83886080 / (H*W))) iterations; None where the preset's 600 hold."""
+    from dip.inpaint import autopreset
+
+    known = np.ones((side, side), bool)
+    known[side // 2, 2:-2] = False  # a thin line: strokes -> fig7_text_cpu (600 iterations)
+    choice = autopreset.choose(known, "cpu")
+    assert choice.preset == "fig7_text_cpu"
+    assert choice.iterations == expected
+    assert ("iterations for this size" in choice.line()) == (expected is not None)
+    assert autopreset.choose(known, "cuda").iterations is None  # a GPU runs the full preset
+
+
+def test_the_budget_reaches_the_fit_unless_iterations_are_given(tmp_path, monkeypatch):
+    """`dip inpaint` fits auto's budgeted iterations; --iterations (or --set iterations=) wins over it."""
+    from dip.inpaint import autopreset
+    from dip.inpaint.command import run
+
+    monkeypatch.setattr(autopreset, "budget_iterations", lambda entry, preset, pixels: 7)
+    img = make_image(tmp_path / "img.png", size=(24, 40))
+    known = np.ones((24, 40), bool)
+    known[12, 4:-4] = False  # strokes
+    Image.fromarray(np.where(known, 255, 0).astype(np.uint8)).save(tmp_path / "mask.png")
+    common = [str(img), str(tmp_path / "mask.png"), *TINY, "--device", "cpu", "--threads", "1", "--no-progress"]
+    for flags, iterations in (([], 7), (["--iterations", "5"], 5), (["--set", "iterations=4"], 4)):
+        out = tmp_path / f"out{iterations}.png"
+        opts = InpaintOptions.from_namespace(build_parser().parse_args(["inpaint", *common, "-o", str(out), *flags]))
+        assert run(opts)["iterations"] == iterations and out.exists()

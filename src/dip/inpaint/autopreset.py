@@ -89,6 +89,8 @@ class Choice:
     precision: str
     damage: Damage
     device: str
+    iterations: int | None = None  # the device's budget for this image size; None: the preset's own
+
 
     @property
     def reduced(self) -> bool:
@@ -101,6 +103,8 @@ class Choice:
         note = f"; reduced settings for {self.device} (a CUDA GPU gets {full})" if self.reduced else ""
         if self.device == "cpu" and self.precision == "fp32" and settings()["devices"]["cpu"]["precision"] == "auto":
             note += "; fp32, as this CPU has no native bf16"
+        if self.iterations is not None:
+            note += f"; {self.iterations} iterations for this size (auto.yaml's budget)"
         return (f"--preset auto: {self.preset} ({self.precision}) for {WHAT[self.damage.kind]} on {self.device}: "
                 f"{self.damage.why()}{note}")
 
@@ -111,7 +115,20 @@ def choose(known: np.ndarray, device: str) -> Choice:
     entry = settings()["devices"][device]
     # auto: bf16 only where the hardware has it; emulated bf16 is several times slower than fp32 (docs/photo.md)
     precision = compute.resolve_precision(entry["precision"], torch.device(device))
-    return Choice(entry["presets"][damage.kind], precision, damage, device)
+    preset = entry["presets"][damage.kind]
+    return Choice(preset, precision, damage, device, budget_iterations(entry, preset, known.size))
+
+
+def budget_iterations(entry: dict[str, Any], preset: str, pixels: int) -> int | None:
+    """The iterations of ``preset`` under the device's budget for an image of ``pixels`` pixels:
+    min(the preset's, max(min_iterations, round(pixel_iterations / pixels))); None without a budget or below it."""
+    from dip.data.presets import resolve
+
+    if "budget" not in entry:
+        return None
+    own = resolve(preset)["iterations"]
+    n = min(own, max(entry["budget"]["min_iterations"], round(entry["budget"]["pixel_iterations"] / pixels)))
+    return n if n < own else None
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,11 @@ class PresetChoice:
     preset: str
     precision: str
     auto: Choice | None = None
+
+    @property
+    def iterations(self) -> int | None:
+        """Auto's iterations for this image size, where its budget cuts the preset's; None: the preset's."""
+        return self.auto.iterations if self.auto is not None else None
 
     @property
     def reduced(self) -> bool:
