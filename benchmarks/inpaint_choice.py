@@ -117,8 +117,15 @@ def missing_psnr(clean: np.ndarray, known: np.ndarray, result: np.ndarray) -> fl
     return float(peak_signal_noise_ratio(clean[:, ~known], result[:, ~known], data_range=1.0))
 
 
-def inpaint(folder: Path, name: str, extra: list[str]) -> tuple[np.ndarray, float, str]:
-    """Run ``dip inpaint`` on the case; the result in [0, 1], its wall seconds and the line that says what."""
+def first_estimate(stderr: str) -> str:
+    """The time ``dip inpaint``'s first estimate line promised (e.g. ``4.8 min``), or "" when it printed none."""
+    line = next((x for x in stderr.splitlines() if "estimated time: " in x), "")
+    return line.split("estimated time: ", 1)[-1].split(" (", 1)[0] if line else ""
+
+
+def inpaint(folder: Path, name: str, extra: list[str]) -> tuple[np.ndarray, float, str, str]:
+    """Run ``dip inpaint`` on the case; the result in [0, 1], its wall seconds, the line that says what, and the
+    first time estimate."""
     out = folder / f"{name}.png"
     cmd = [sys.executable, "-m", "dip", "inpaint", str(folder / "clean.png"), str(folder / "mask.png"), "-o",
            str(out), "--no-progress", *extra]
@@ -129,7 +136,7 @@ def inpaint(folder: Path, name: str, extra: list[str]) -> tuple[np.ndarray, floa
         sys.exit(f"inpaint_choice: {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
     a = np.asarray(Image.open(out)).astype(np.float64) / 255.0
     what = r.stdout.strip().splitlines()[-1].split(": ", 1)[-1]
-    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), seconds, what
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), seconds, what, first_estimate(r.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         bih = fill(clean, known)
         row = {"case": case, "size": f"{clean.shape[2]}x{clean.shape[1]}", "missing_pct": 100 * (1 - known.mean()),
                "biharmonic": missing_psnr(clean, known, bih), "biharmonic_s": time.perf_counter() - t}
-        result, row["default_s"], row["default_what"] = inpaint(folder, "default", args.inpaint_args)
+        result, row["default_s"], row["default_what"], row["default_eta"] = inpaint(folder, "default",
+                                                                                   args.inpaint_args)
         row["default"] = missing_psnr(clean, known, result)
         if args.dip_only:
-            result, row["dip_only_s"], _ = inpaint(folder, "dip_only", [*args.inpaint_args, "--holdout", "0"])
+            result, row["dip_only_s"], _, _ = inpaint(folder, "dip_only", [*args.inpaint_args, "--holdout", "0"])
             row["dip_only"] = missing_psnr(clean, known, result)
         rows.append(row)
         print(", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
