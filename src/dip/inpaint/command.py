@@ -37,7 +37,7 @@ from dip.inpaint.drawn_mask import read_drawn_mask
 from dip.inpaint.fit_memory import check_before_decoding, check_fit_memory, reduced_size
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dip.inpaint import autopreset
+    from dip.inpaint import autopreset, time_estimate
 
 log = logging.getLogger("dip.inpaint.command")
 
@@ -168,19 +168,20 @@ def pick_preset(args: argparse.Namespace, prepared: Prepared) -> "autopreset.Cho
     return choice
 
 
-def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> float:
-    """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it (s)."""
-    from dip.inpaint.time_estimate import eta_lines, probe_fit
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool) -> "time_estimate.Estimate":
+    """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it."""
+    from dip.inpaint.time_estimate import estimate, eta_lines, probe_fit
 
     h, w = prepared.work_known.shape
     if req.crop:
         h, w = min(h, req.crop), min(w, req.crop)
     probe = probe_fit(req)
+    scale = 1.0 if req.crop else prepared.known.size / prepared.work_known.size  # the picture is written full size
+    plan = estimate(probe, req.params["iterations"], req.params["eval_every"], scale)
     device = compute.pick_device(req.device).type
-    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device, (h, w), auto_reduced,
-                          req.stop_early, probe.resumes_at):
+    for line in eta_lines(probe, plan, req.params["iterations"], device, (h, w), auto_reduced, req.stop_early):
         log.info("%s", line)
-    return probe.seconds_per_iteration * max(req.params["iterations"] - probe.resumes_at, 0)
+    return plan
 
 
 def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> dict[str, Any]:
@@ -206,9 +207,9 @@ def run(args: argparse.Namespace, make_request: Callable[..., FitRequest]) -> di
     try:
         req.image, req.mask = write_work_inputs(inputs, prepared)  # the fit's checkpoint hashes these
         with bomb_limit_lifted():  # the working copy of the person's photo, however large
-            estimate = announce_eta(req, prepared, choice is not None and choice.reduced)
+            plan = announce_eta(req, prepared, choice is not None and choice.reduced)
             fit = Fit(req, progress=args.progress)
-            fit.progress.expect(estimate)  # said again when the running rate moves it by more than a third
+            fit.progress.expect(plan.loop, plan.after, plan.before)  # said again when the running rate moves it by a third
             m = fit.run()
         chosen, what = chosen_output(m, args.average, args.stop)
         output = fit.images[chosen]
