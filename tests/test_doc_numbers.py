@@ -289,3 +289,18 @@ def test_paper_gpu_run_readme_machines_and_timings_are_the_records():
     h100 = [1000 * m["seconds_per_iter"] for m in fits.values() if "H100" in m["device_name"]]
     said = re.search(r"the H100 rows ran two or four fits at once \(([\d]+)-([\d]+) ms each", timing)
     assert said and printed(said.group(1), min(h100)) and printed(said.group(2), max(h100)), (min(h100), max(h100))
+
+
+def test_paper_gpu_run_readme_calls_are_their_logs():
+    text = flat(doc("paper-gpu-run/README.md"))
+    logs = GPU / "logs-h200-2026-11-26"
+    consoles = [(logs / call / "console.txt").read_text() for call in ("call1", "call2")]
+    ran = [int(re.search(r"snakemake exit \d+ after (\d+) s", c).group(1)) for c in consoles]
+    stated = [int(s) for s in re.findall(r"\| (\d+) s call \|", text)]
+    assert len(stated) == 2 and all(r <= s <= r + 5 for r, s in zip(ran, stated)), (ran, stated)  # the call wraps Snakemake
+    stopped = re.search(r"stopped by SIGINT at iteration (\d+)", (logs / "call1" / "snakemake.log").read_text()).group(1)
+    assert f"(couple, iteration {stopped})" in text
+    sizes = {m.group(1): m.group(2) for c in consoles
+             for m in re.finditer(r"checkpoint brought back: results/paper/fits/table1/(\w+)/seed\d \((\d+)M\)", c)}
+    assert f"Its checkpoint is {sizes['couple']} MB" in text
+    assert f"a 256x256 checkpoint is {sizes['cameraman']} MB" in text and sizes["cameraman"] == sizes["montage"]
