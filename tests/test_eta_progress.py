@@ -151,15 +151,18 @@ class _StubFit:
         self.device, self.size = torch.device("cpu"), (4, 4)
         self.step = SimpleNamespace(gradients=self._gradients, update=lambda: None, output=torch.zeros(1, 3, 4, 4))
         self.observed: list[int] = []
+        self.calls: list[str] = []
         self.observers = {"o": SimpleNamespace(observe=lambda it, out: self.observed.append(it))}
         self.validation = object() if fill else None
         self.inputs = SimpleNamespace(image=np.zeros((3, 4, 4), np.float32), known=np.ones((4, 4), bool))
 
     def _gradients(self):
         self.clock.now += self.steps.pop(0)
+        self.calls.append("train")
 
     def evaluate(self, it, loss):
         self.clock.now += self.evaluations.pop(0)
+        self.calls.append(f"evaluate {it}")
         return True
 
     def estimate(self):
@@ -181,6 +184,9 @@ def test_the_probe_discards_the_warm_up_and_takes_the_median_of_the_timed_iterat
     fit = _StubFit(clock, steps=[6.0, 2.5, 1.0, 0.9, 4.0, 1.1, 1.0], evaluations=[3.0, 0.3], fill=0.25)
     probe = te._measure(fit, resumes_at=0, setup=2.0)
     assert fit.observed == [1, 2, 3, 4, 5, 6, 7]  # every training iteration feeds the observers, as in the fit
+    # evaluated at the untrained state, as the fit's own iteration 0: a few probe steps at a diverging learning
+    # rate would leave a state its guard refuses with nothing to restore
+    assert fit.calls == ["evaluate 0", "evaluate 0"] + ["train"] * 7
     assert probe.seconds_per_iteration == pytest.approx(1.0)  # median of 1.0, 0.9, 4.0, 1.1, 1.0
     assert probe.seconds_per_evaluation == pytest.approx(0.3)  # the second evaluation: the first warms up
     assert (probe.setup_seconds, probe.images) == (2.0, 4)

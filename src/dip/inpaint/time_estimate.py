@@ -9,7 +9,7 @@ network, z, device, precision, threads and held-out pixels) and times what the r
   iterations of a process are slower than the running rate) and the rate is the *median* of the next
   ``probe_iterations`` (one iteration slowed by another program does not move it);
 - one evaluation (the estimate f(z), its known-pixel and held-out PSNR, the guard's snapshot), timed after an
-  untimed first one; the fit evaluates every ``eval_every`` iterations, at the last, and twice after the loop
+  untimed first one, both before the training iterations; the fit evaluates every ``eval_every`` iterations, at the last, and twice after the loop
   (the final estimate and the stopping rule's output);
 - with held-out pixels, one classical fill (``dip inpaint`` computes two to choose between DIP and the fill);
 - writing one image at the fit's size (the fit writes its outputs, ``dip inpaint`` the result at full size).
@@ -109,8 +109,10 @@ def _measure(fit: Any, resumes_at: int, setup: float) -> Probe:
 
     eta = settings()["eta"]
     warm, n = eta["warmup_iterations"], eta["probe_iterations"]
+    # the evaluations first, at the untrained state the fit's own first evaluation sees (accepted by its guard,
+    # where a few probe steps at a diverging learning rate could leave a state the guard cannot restore)
+    evals = [_timed(fit, lambda it=it: fit.evaluate(it, 1.0)) for it in (0, 0)]  # the first warms up
     steps = [_timed(fit, lambda it=it: _train(fit, it)) for it in range(1, warm + n + 1)][warm:]
-    evals = [_timed(fit, lambda it=it: fit.evaluate(it, 1.0)) for it in (warm + n, warm + n + 1)]  # the 1st: warm-up
     fill_seconds = 0.0
     if fit.validation is not None:
         fill_seconds = _timed(fit, lambda: fill(fit.inputs.image, fit.inputs.known))
