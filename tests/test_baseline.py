@@ -25,7 +25,7 @@ PAPYAN_BARBARA = 28.14
 
 def baseline(image: Path, mask: Path, out: Path, *extra: str, profile: str = "ci", task: str = "table1",
              name: str = "img", seed: int = 0) -> dict:
-    r = dip("baseline", "--image", image, "--mask", mask, "--out", out, "--seed", seed, "--tag", f"profile={profile}",
+    r = dip("baseline", image, mask, "-o", out, "--seed", seed, "--tag", f"profile={profile}",
             "--tag", f"task={task}", "--tag", f"image={name}", *extra)
     assert r.returncode == 0, r.stderr
     assert str(out) in r.stdout and "biharmonic fill" in r.stdout
@@ -66,10 +66,10 @@ def test_baseline_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path):
     img = make_image(tmp_path / "img.png")
     full = tmp_path / "full.png"
     Image.fromarray(np.full((32, 32), 255, np.uint8)).save(full)
-    for args, expected in (((("--mask", full)), "full.png: has no missing pixel"),
-                           ((("--mask", make_mask(tmp_path / "m.png"), "--crop", "64")), "--crop: 64 is larger"),
-                           ((("--mask", tmp_path / "nope.png")), "nope.png: no such file")):
-        r = dip("baseline", "--image", img, *args, "--out", tmp_path / "out")
+    for args, expected in (((full,), "full.png: has no missing pixel"),
+                           ((make_mask(tmp_path / "m.png"), "--crop", "64"), "--crop: 64 is larger"),
+                           ((tmp_path / "nope.png",), "nope.png: no such file")):
+        r = dip("baseline", img, *args, "-o", tmp_path / "out")
         assert r.returncode == 2 and expected in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 

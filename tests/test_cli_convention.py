@@ -13,8 +13,9 @@ import pytest
 from conftest import ROOT, dip
 from dip.cli import build_parser
 from dip.cliconv import Formatter
+from dip.engine.baseline import parser as baseline_parser
 
-WRITERS = ["fit", "inpaint", "mask", "fetch", "report", "figure7"]
+WRITERS = ["fit", "inpaint", "mask", "fetch", "report", "figure7", "baseline"]
 
 
 def _sub(name: str) -> argparse.ArgumentParser:
@@ -39,6 +40,11 @@ def test_old_spellings_still_work_and_store_where_the_new_ones_do():
     assert (new.image, new.mask, new.output, new.presets) == (Path("a.png"), Path("m.png"), Path("out"), Path("p.yaml"))
     inpaint = p.parse_args(["inpaint", "a.png", "m.png", "-o", "o.png", "--presets", "p.yaml"])
     assert (inpaint.image, inpaint.mask, inpaint.presets) == (Path("a.png"), Path("m.png"), Path("p.yaml"))
+    b = baseline_parser()  # dip baseline IMAGE MASK, like dip fit; --image/--mask/--out still work
+    new = b.parse_args(["a.png", "m.png", "-o", "out", "--crop", "8"])
+    old = b.parse_args(["--image", "a.png", "--mask", "m.png", "--out", "out", "--crop", "8"])
+    assert vars(new) == vars(old) and (new.image, new.mask, new.output) == (Path("a.png"), Path("m.png"), Path("out"))
+    assert "--image" not in b.format_help() and "--mask" not in b.format_help()  # hidden, as dip fit's
 
 
 def test_an_input_given_both_ways_or_not_at_all_is_refused(tmp_path):
@@ -46,6 +52,10 @@ def test_an_input_given_both_ways_or_not_at_all_is_refused(tmp_path):
     assert r.returncode == 2 and "IMAGE given twice (as an argument and as --image)" in r.stderr
     r = dip("fit", "--preset", "table1", "-o", tmp_path / "o")
     assert r.returncode == 2 and "the following arguments are required: IMAGE" in r.stderr
+    r = dip("baseline", "a.png", "m2.png", "--mask", "m.png", "-o", tmp_path / "o")
+    assert r.returncode == 2 and "MASK given twice (as an argument and as --mask)" in r.stderr
+    r = dip("baseline", "a.png", "-o", tmp_path / "o")
+    assert r.returncode == 2 and "the following arguments are required: MASK" in r.stderr
 
 
 @pytest.mark.parametrize("command, args", [
@@ -115,7 +125,8 @@ def test_compare_is_now_gate_and_the_old_name_still_runs(tmp_path):
 def test_the_pipeline_calls_the_new_spellings():
     rules = "".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     make = (ROOT / "Makefile").read_text()
-    for old in ("--out ", "--dest ", "fit --image", "--presets "):
+    for old in ("--out ", "--dest ", "fit --image", "baseline --image", "--presets "):
         assert old not in rules, old
+    assert "baseline {input.image} {input.mask} " in rules
     assert "-m dip gate " in make and "dip compare" not in make and "dip.cli compare" not in make
     assert "fit {input.image} {input.mask} " in rules and "-o {params.out}" in rules

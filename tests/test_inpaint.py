@@ -380,7 +380,7 @@ def test_the_estimate_counts_only_the_iterations_a_checkpoint_leaves(tmp_path, i
     """A fit that will resume from its checkpoint at iteration 8 of 12 has 4 iterations left, not 12."""
     from dip.data.presets import resolve
     from dip.engine.fit import Fit, FitRequest
-    from dip.inpaint.time_estimate import eta_lines, probe_fit
+    from dip.inpaint.time_estimate import Probe, estimate, eta_lines, probe_fit
 
     tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 12, "eval_every": 2}
     req = FitRequest(image=img, mask=mask, gt=None, out=tmp_path / "fit", preset="table1",
@@ -391,7 +391,8 @@ def test_the_estimate_counts_only_the_iterations_a_checkpoint_leaves(tmp_path, i
     fit.close()
     probe = probe_fit(req)
     assert probe.resumes_at == 8 and probe.seconds_per_iteration > 0
-    line = eta_lines(2.0, 12, "cpu", (32, 32), False, False, probe.resumes_at)[0]
+    probe = Probe(2.0, probe.resumes_at)  # 2 s per iteration, nothing else
+    line = eta_lines(probe, estimate(probe, 12, 2), 12, "cpu", (32, 32), False, False)[0]
     assert line.startswith("estimated time: 8.0 s (4 iterations at 2.000 s/it on cpu, resuming at iteration 8 of 12")
 
 

@@ -25,6 +25,6 @@ rule baseline:
         f"{OUT}/benchmarks/baseline/{{task}}_{{image}}_seed{{seed}}.tsv"
     shell:
         "({params.dip} fetch --verify-only --manifest {params.manifest} -o data/raw --dataset {params.dataset}"
-        " && {params.dip} baseline --image {input.image} --mask {input.mask} {params.crop} --seed {wildcards.seed}"
+        " && {params.dip} baseline {input.image} {input.mask} {params.crop} --seed {wildcards.seed}"
         " -o {params.out} --tag profile={params.profile} --tag task={wildcards.task} --tag image={wildcards.image}"
         ") > {log} 2>&1"

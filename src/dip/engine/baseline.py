@@ -27,7 +27,7 @@ import numpy as np
 import skimage
 
 import dip
-from dip.cliconv import Parser, output_option, parse_corner
+from dip.cliconv import Parser, output_option, parse_corner, positional_alias, require_later
 from dip.core.classical import METHODS, fill
 from dip.core.quality import psnr, psnr_missing, ssim
 from dip.data.atomic import atomic_directory
@@ -103,14 +103,19 @@ def _tag(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`dip baseline`."""
+def parser() -> Parser:
+    """`dip baseline IMAGE MASK -o OUT` (``--image``/``--mask``, the old spellings, still work, hidden, as in dip fit)."""
     p = Parser(prog="dip baseline", description="The classical fill (no learning, no GPU) of the missing pixels of "
                                                 "IMAGE x MASK, scored against IMAGE like a `dip fit` of the same "
                                                 "inputs: output.png and metrics.json in -o/--output.")
-    p.add_argument("--image", type=Path, required=True,
+    p.add_argument("image", type=Path, nargs="?", metavar="IMAGE",
                    help="the clean image (ground truth); the fill sees IMAGE x MASK")
-    p.add_argument("--mask", type=Path, required=True, help="255/1 = known, 0 = missing (the fit's mask)")
+    p.add_argument("mask", type=Path, nargs="?", metavar="MASK",
+                   help="right after IMAGE; 255 (or 1) = known, 0 = missing (the fit's mask)")
+    positional_alias(p, "--image", "image", type=Path)  # the old spellings, as dip fit keeps them (hidden)
+    positional_alias(p, "--mask", "mask", type=Path)
+    require_later(p, "image", "IMAGE")
+    require_later(p, "mask", "MASK")
     output_option(p, "output directory")
     p.add_argument("--method", default="biharmonic", choices=METHODS, help="the fill (default: %(default)s)")
     p.add_argument("--crop", type=int, help="fill an NxN crop, as `dip fit --crop` (central unless --crop-at)")
@@ -119,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                                             "fill has no randomness; the mask is that seed's)")
     p.add_argument("--tag", type=_tag, action="append", default=[], metavar="KEY=VALUE",
                    help="recorded in metrics.json under tags (the pipeline records profile, task, image)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`dip baseline`."""
+    args = parser().parse_args(argv)
     req = request(args.image, args.mask, args.output, args.crop, args.crop_at, dict(args.tag))
     m = run_baseline(req, args.method, args.seed)
     print(f"{args.output}: {m['method']} fill, psnr {m['psnr']:.2f} dB, ssim {m['ssim']:.4f}, missing pixels "

@@ -12,7 +12,7 @@ truth (``dip fit``) the line adds its PSNR, computed off the main thread, with t
 
 The estimate: ``dip inpaint`` states one before the fit (:mod:`dip.inpaint.time_estimate`, a short probe) and hands it over with
 :meth:`Progress.expect`. While the fit runs, the estimate of the whole run (time so far + time left at the running
-rate) is said again whenever it moves by more than a third (``REVISE_BY``) from the last one said; at most once
+rate + the probe's estimate of the work after the loop) is said again whenever it moves by more than a third (``REVISE_BY``) from the last one said; at most once
 per span of the running rate, and not when less than that span is left (a noisy machine would otherwise repeat it
 every few iterations).
 """
@@ -67,6 +67,7 @@ class Progress:
         self.bar: Any = None
         self.running = RunningRate()
         self.stated: float | None = None  # the last estimate of the whole run that was said (seconds)
+        self.before = self.after = 0.0  # of it, the work before and after the loop
         self.said_at = -float("inf")  # when it was said
 
     def begin(self, initial: int) -> None:
@@ -78,9 +79,12 @@ class Progress:
 
             self.bar = tqdm(total=self.total, initial=initial, desc=self.desc, unit="it", dynamic_ncols=True)
 
-    def expect(self, seconds: float) -> None:
-        """The estimate said before the fit, for the iterations from :meth:`begin` to the end."""
-        self.stated, self.said_at = seconds, time.perf_counter()
+    def expect(self, seconds: float, after: float = 0.0, before: float = 0.0) -> None:
+        """The estimate said before the fit: ``seconds`` for the iterations from :meth:`begin` to the end, ``after``
+        for the work after the loop (final evaluations, outputs), which the running rate does not see, and
+        ``before`` for the work before :meth:`begin` (building the fit), counted as estimated in every revision."""
+        self.stated, self.said_at = before + seconds + after, time.perf_counter()
+        self.before, self.after = before, after
 
     def update(self, n: int) -> None:
         if self.bar is not None:
@@ -103,9 +107,9 @@ class Progress:
         r, span = self.running.rate(), self.running.window
         if r is None or self.stated is None or now - self.said_at < span:
             return
-        left = r * (self.total - self.done)
-        whole = now - self.t0 + left
-        if left >= span and abs(whole - self.stated) > REVISE_BY * self.stated:
+        left = r * (self.total - self.done) + self.after
+        whole = self.before + now - self.t0 + left
+        if left - self.after >= span and abs(whole - self.stated) > REVISE_BY * self.stated:
             self.say(f"estimated time revised: {minutes(left)} left, {minutes(whole)} in all (was "
                      f"{minutes(self.stated)}; now {r:.3f} s/it)")
             self.stated, self.said_at = whole, now

@@ -23,7 +23,7 @@ import logging
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ from dip.errors import DipError
 from dip.inpaint.drawn_mask import read_drawn_mask
 from dip.inpaint.fit_memory import check_before_decoding, check_fit_memory, reduced_size
 from dip.inpaint.options import InpaintOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dip.inpaint import time_estimate
 
 log = logging.getLogger("dip.inpaint.command")
 
@@ -135,16 +138,18 @@ def clean(*folders: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool, device: torch.device) -> float:
-    """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it (s)."""
-    from dip.inpaint.time_estimate import eta_lines, probe_fit
+def announce_eta(req: FitRequest, prepared: Prepared, auto_reduced: bool,
+                 device: torch.device) -> "time_estimate.Estimate":
+    """Probe the fit's speed, log the estimated run time (and faster choices when it is long); return it."""
+    from dip.inpaint.time_estimate import estimate, eta_lines, probe_fit
 
     size = crop_size(prepared.work_known.shape, req.crop)
     probe = probe_fit(req)
-    for line in eta_lines(probe.seconds_per_iteration, req.params["iterations"], device.type, size, auto_reduced,
-                          req.stop_early, probe.resumes_at):
+    scale = 1.0 if req.crop else prepared.known.size / prepared.work_known.size  # the picture is written full size
+    plan = estimate(probe, req.params["iterations"], req.params["eval_every"], scale)
+    for line in eta_lines(probe, plan, req.params["iterations"], device.type, size, auto_reduced, req.stop_early):
         log.info("%s", line)
-    return probe.seconds_per_iteration * max(req.params["iterations"] - probe.resumes_at, 0)
+    return plan
 
 
 def run(opts: InpaintOptions) -> dict[str, Any]:
@@ -177,9 +182,9 @@ def run(opts: InpaintOptions) -> dict[str, Any]:
         req.placement = compute.place(device, req.threads, req.precision, req.memory_format, req.cuda_graph,
                                       req.deterministic)  # once, for the probe and the fit
         with bomb_limit_lifted():  # the working copy of the person's photo, however large
-            estimate = announce_eta(req, prepared, choice.reduced, device)
+            plan = announce_eta(req, prepared, choice.reduced, device)
             fit = Fit(req, progress=opts.fit.progress)
-            fit.progress.expect(estimate)  # said again when the running rate moves it by more than a third
+            fit.progress.expect(plan.loop, plan.after, plan.before)  # said again when the running rate moves it by a third
             m = fit.run()
         chosen, what = chosen_output(m, opts.average, opts.stop)
         output = fit.images[chosen]
