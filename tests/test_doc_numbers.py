@@ -117,6 +117,33 @@ def test_baselines_quick_scale_dip_columns_are_the_studys_records():
         assert plus_minus(r["DIP"], seeds.mean(), seeds.std()), r
 
 
+def test_baselines_quick_scale_table_is_the_study_remade_from_the_records_and_the_mirror(tmp_path):
+    """The quick-scale fills are not committed (the fills of a third-party image); remade from the committed
+    metrics.csv, the data mirror (sha256-checked against the records) and the pipeline's seeded masks, every
+    column but the fill's seconds (a timing) is the doc's."""
+    import subprocess
+    import sys
+
+    from conftest import MIRROR, checkout_env
+
+    if not (MIRROR / "table1" / "barbara.png").is_file():
+        pytest.skip(f"no data mirror at {MIRROR} (set DIP_DATA_MIRROR)")
+    r = subprocess.run([sys.executable, "-m", "benchmarks.classical_study", "--profile", "quick", "--metrics-csv",
+                        str(QUICK / "metrics.csv"), "--out", str(tmp_path / "fills"), "--masks", str(tmp_path / "masks"),
+                        "--data", str(MIRROR)], cwd=ROOT, env=checkout_env(), capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    made = [line.rsplit("|", 2)[0] for line in r.stdout.splitlines() if re.match(r"\| (table1|fig7_text) \|", line)]
+    part = section(doc("baselines.md"), "## Quick scale")
+    shown = [line.rsplit("|", 2)[0] for line in part.splitlines() if re.match(r"\| (table1|fig7_text) \|", line)]
+    assert len(made) == 12 and shown == made
+    said = flat(part).replace("−", "-")
+    for name in ("whole image", "missing pixels"):
+        line = next(x for x in r.stdout.splitlines() if f"({name})" in x)
+        value = re.search(r"DIP − fill (\S+ \[\S+ \S+\]) dB", line).group(1).replace("−", "-")
+        assert f"**{value}" in said, (name, value)
+
+
 # --------------------------------------------------------------------------------------------- docs/parity.md
 def test_parity_table_is_parity_csv_and_the_config():
     csv = pd.read_csv(QUICK / "parity.csv")
