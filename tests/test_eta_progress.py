@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import TINY, dip, make_image
+from dip.data.crop import CropBox
 
 
 class Clock:
@@ -148,7 +149,7 @@ class _StubFit:
         import torch
 
         self.clock, self.steps, self.evaluations = clock, list(steps), list(evaluations)
-        self.device, self.size = torch.device("cpu"), (4, 4)
+        self.device, self.frame = torch.device("cpu"), CropBox(0, 0, 4, 4)
         self.step = SimpleNamespace(gradients=self._gradients, update=lambda: None, output=torch.zeros(1, 3, 4, 4))
         self.observed: list[int] = []
         self.calls: list[str] = []

@@ -95,8 +95,7 @@ def _timed(fit: Any, work: Callable[[], object]) -> float:
 def _train(fit: Any, it: int) -> None:
     """One training iteration as :meth:`dip.engine.fit.Fit.iterate` runs it, without its evaluation."""
     fit.step.gradients()
-    h, w = fit.size
-    output = fit.step.output[..., :h, :w]
+    output = fit.frame.cut(fit.step.output)
     for observer in fit.observers.values():
         observer.observe(it, output)
     fit.step.update()
