@@ -354,3 +354,25 @@ def test_paper_gpu_run_readme_calls_are_their_logs():
              for m in re.finditer(r"checkpoint brought back: results/paper/fits/table1/(\w+)/seed\d \((\d+)M\)", c)}
     assert f"Its checkpoint is {sizes['couple']} MB" in text
     assert f"a 256x256 checkpoint is {sizes['cameraman']} MB" in text and sizes["cameraman"] == sizes["montage"]
+
+
+def test_stopping_512_photos_table_is_the_committed_choice_record():
+    """docs/stopping.md's six photos at 512x512: every number is docs/inpaint-512/choice.csv's (the benchmark's
+    own record), and the sentences that sum the table up agree with it."""
+    import csv
+
+    with open(DOCS / "inpaint-512" / "choice.csv", newline="") as f:
+        record = {r["case"]: r for r in csv.DictReader(f)}
+    text = doc("stopping.md")
+    rows = table(text, "| case | missing | biharmonic | **default** |")
+    assert len(rows) == len(record) == 6
+    for row in rows:
+        r = record[row["case"].split(" ")[0]]
+        bih, default = float(r["biharmonic"]), float(r["default"])
+        assert printed(row["missing"], float(r["missing_pct"])) and printed(row["biharmonic"], bih)
+        assert printed(row["**default**"].strip("*"), default)
+        assert printed(row["default − biharmonic"], default - bih) and default >= bih
+        weight = float(r["default_what"].split("a blend of ", 1)[1].split(" DIP")[0])
+        assert printed(row["what the default wrote"], weight) and printed(row["time"], float(r["default_s"]))
+        assert row["first estimate"] == r["default_eta"]
+    assert max(float(r["default_s"]) for r in record.values()) < 300  # "within 5 minutes on every photo"
