@@ -117,9 +117,7 @@ class Fit:
         """Iteration ``it``: gradients at the current state, an evaluation when due, then the Adam step unless
         the guard restored an earlier state instead."""
         loss = self.step.gradients()
-        output = self.frame.cut(self.step.output)
-        for observer in self.observers.values():
-            observer.observe(it, output)
+        observe(self, it)
         accepted = True
         if self.due(it):
             compute.synchronize(self.device)  # queued device work is iteration time, not evaluation time
@@ -210,6 +208,13 @@ def build_step(net: torch.nn.Module, p: dict[str, Any], padded: tuple[int, int],
     noise = Perturbation(p["reg_noise_std"], req.seed + NOISE_SEED_OFFSET, placement.device)
     step = GraphStep if placement.cuda_graph else EagerStep
     return step(net, z, objective, optimizer, noise, req.precision, placement.device)
+
+
+def observe(fit: Fit, it: int) -> None:
+    """Hand iteration ``it``'s training output, cut to the image, to every observer (average, stopping rule)."""
+    output = fit.frame.cut(fit.step.output)
+    for observer in fit.observers.values():
+        observer.observe(it, output)
 
 
 def iterate_to_end(fit: Fit) -> float:

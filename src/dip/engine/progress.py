@@ -29,7 +29,8 @@ WINDOW_SECONDS = 2.0  # the shortest span the running rate is measured over (els
 
 
 def minutes(seconds: float) -> str:
-    """A duration as dip.inpaint.time_estimate writes it: "12.3 s", or "4.5 min" from a minute on."""
+    """A duration as the estimates say it (here and dip.inpaint.time_estimate): "12.3 s", or "4.5 min" from a
+    minute on."""
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 

@@ -96,32 +96,37 @@ class FitOptions:
             raise DipError("--checkpoint-every", f"must be >= 0, got {self.checkpoint_every}")
         check_crop_options(self.crop, self.crop_at)
 
-    def params(self, preset: str) -> dict[str, Any]:
-        """``preset`` resolved with every hyperparameter given on the command line."""
+    def params(self, preset: str, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``preset`` resolved with ``defaults`` (e.g. ``dip inpaint``'s budget of iterations for the image size)
+        and, over them, every hyperparameter given on the command line."""
         from dip.data.presets import resolve
 
         names = ("iterations", "lr", "reg_noise_std", "eval_every")
-        overrides = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        overrides = dict(defaults or {})
+        overrides.update({k: getattr(self, k) for k in names if getattr(self, k) is not None})
         overrides.update(dict(self.sets))
         return resolve(preset, overrides, self.presets)
 
-    def request(self, preset: str | None = None, precision: str | None = None, **own: Any) -> FitRequest:
-        """The fit's request: ``preset`` and ``precision`` (default: the options'), the checked options, and the
-        command's ``own`` fields (image, mask, gt, out, tags, ...; they win over the options')."""
+    def request(self, preset: str | None = None, precision: str | None = None,
+                defaults: dict[str, Any] | None = None, **own: Any) -> FitRequest:
+        """The fit's request: ``preset`` and ``precision`` (default: the options'), the preset's parameters with
+        ``defaults`` under the command line's, the checked options, and the command's ``own`` fields (image,
+        mask, gt, out, tags, ...; they win over the options')."""
         self.check()
         name = preset or self.preset
         precision = precision or self.precision
         if precision == "auto":  # the request, its fingerprint and the record hold the precision that runs
             from dip.core import compute
 
-            placement = own.get("placement")
-            device = placement.device if placement is not None else compute.pick_device(self.device)
-            precision = compute.resolve_precision(precision, device)
-        shared = {"preset": name, "params": self.params(name), "precision": precision}
-        shared.update({k: getattr(self, k) for k in ("seed", "device", "threads", "memory_format", "cuda_graph",
-                                                      "deterministic", "crop", "crop_at", "checkpoint_every",
-                                                      "checkpoint_dir", "keep_checkpoint")})
+            precision = compute.resolve_precision(precision, compute.pick_device(self.device))
+        shared = {"preset": name, "params": self.params(name, defaults), "precision": precision}
+        shared.update({k: getattr(self, k) for k in PASSED_ON})
         return FitRequest(**{**shared, **own})
+
+
+# The options a FitRequest takes as they are (preset, precision and the hyperparameters are resolved first).
+PASSED_ON = tuple(sorted({f.name for f in fields(FitOptions)} & {f.name for f in fields(FitRequest)}
+                         - {"preset", "precision"}))
 
 
 @dataclass

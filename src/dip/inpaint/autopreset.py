@@ -91,7 +91,6 @@ class Choice:
     device: str
     iterations: int | None = None  # the device's budget for this image size; None: the preset's own
 
-
     @property
     def reduced(self) -> bool:
         """Whether this is a reduced version of the full (CUDA) preset for the same damage."""
@@ -152,8 +151,9 @@ class PresetChoice:
 
 def pick(preset: str, precision: str | None, known: np.ndarray, device: str) -> PresetChoice:
     """``--preset`` and ``--precision`` resolved: a named preset runs fp32 unless ``--precision`` says otherwise;
-    ``auto`` picks both for the damage of ``known`` on a device of type ``device`` (``--precision`` still wins)."""
-    if preset != "auto":
-        return PresetChoice(preset, precision or "fp32")
-    auto = choose(known, device)
-    return PresetChoice(auto.preset, precision or auto.precision, auto)
+    ``auto`` picks both for the damage of ``known`` on a device of type ``device`` (``--precision`` still wins).
+    ``--precision auto`` is resolved here, for the device already chosen."""
+    auto = choose(known, device) if preset == "auto" else None
+    chosen = precision or (auto.precision if auto is not None else "fp32")
+    return PresetChoice(auto.preset if auto is not None else preset,
+                        compute.resolve_precision(chosen, torch.device(device)), auto)

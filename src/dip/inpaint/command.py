@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,12 +164,10 @@ def run(opts: InpaintOptions) -> dict[str, Any]:
     check_before_decoding(opts, device)  # a photo too large for the memory is refused from its header
     prepared = prepare(opts.image, opts.mask, opts.mask_threshold, opts.max_side, opts.mask_convention)
     choice = pick(opts.fit.preset, opts.fit.precision, prepared.work_known, device.type)
-    fit_opts = opts.fit
-    if choice.iterations is not None and opts.fit.iterations is None and "iterations" not in dict(opts.fit.sets):
-        fit_opts = replace(opts.fit, iterations=choice.iterations)  # auto's budget for this size
+    budget = {"iterations": choice.iterations} if choice.iterations is not None else None  # under the user's
     work, inputs = out.with_name(f".{out.name}.fit"), out.with_name(f".{out.name}.inputs")
-    req = fit_opts.request(choice.preset, choice.precision, image=opts.image, mask=opts.mask, gt=None, out=work,
-                           write_observed=False, stop_early=opts.stop == "auto", holdout=opts.holdout,
+    req = opts.fit.request(choice.preset, choice.precision, budget, image=opts.image, mask=opts.mask, gt=None,
+                           out=work, write_observed=False, stop_early=opts.stop == "auto", holdout=opts.holdout,
                            holdout_patience=opts.holdout_patience,
                            checkpoint_dir=opts.fit.checkpoint_dir or out.with_name(f".{out.name}.ckpt"))
     check_device_memory(req, prepared, device)  # a refusal is the only line: the choices are said after it

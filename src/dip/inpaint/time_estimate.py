@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from dip.core import compute
+from dip.engine.progress import minutes
 from dip.engine.request import FitRequest
 from dip.inpaint.autopreset import settings
 
@@ -94,10 +95,10 @@ def _timed(fit: Any, work: Callable[[], object]) -> float:
 
 def _train(fit: Any, it: int) -> None:
     """One training iteration as :meth:`dip.engine.fit.Fit.iterate` runs it, without its evaluation."""
+    from dip.engine.fit import observe
+
     fit.step.gradients()
-    output = fit.frame.cut(fit.step.output)
-    for observer in fit.observers.values():
-        observer.observe(it, output)
+    observe(fit, it)
     fit.step.update()
 
 
@@ -144,10 +145,6 @@ def warn_seconds() -> float:
     """The run time above which the faster choices are printed."""
     forced = os.environ.get("DIP_ETA_WARN_MINUTES")
     return 60 * float(forced if forced else settings()["eta"]["warn_minutes"])
-
-
-def minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 def faster_side(height: int, width: int, seconds: float, budget: float) -> int | None:
