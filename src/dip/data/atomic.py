@@ -14,6 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from dip.errors import DipError
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder path that is a file or cannot be written, before any work (a fit, a baseline)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DipError(out, "output path exists and is not a directory")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise DipError(out, "output directory is not writable")
+
 
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists (on this machine)."""

@@ -30,7 +30,7 @@ import dip
 from dip.cliconv import Parser, output_option, parse_corner, positional_alias, require_later
 from dip.core.classical import METHODS, fill
 from dip.core.quality import psnr, psnr_missing, ssim
-from dip.data.atomic import atomic_directory
+from dip.data.atomic import atomic_directory, check_out_dir
 from dip.data.crop import check_crop_options, crop_record
 from dip.data.images import as_chw, to_uint8, write_png
 from dip.engine.request import FitRequest, Inputs, load_inputs
@@ -47,13 +47,6 @@ def request(image: Path, mask: Path | None, out: Path, crop: int | None = None,
     check_crop_options(crop, crop_at)
     return FitRequest(image=image, mask=mask, gt=image, out=out, preset=ENGINE, params={}, crop=crop,
                       crop_at=crop_at, tags=dict(tags or {}))
-
-
-def check_out_dir(out: Path) -> None:
-    """Refuse an output path that is a file, before any work."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not out.is_dir():
-        raise DipError(out, "output path exists and is not a directory")
 
 
 def baseline_metrics(inputs: Inputs, output: np.ndarray, method: str, seconds: float, seed: int | None,

@@ -35,11 +35,12 @@ from dip.core.objective import MaskedMSE
 from dip.core.quality import psnr_known
 from dip.core.step import EagerStep, GraphStep, Perturbation
 from dip.core.stopping import VarianceStop
+from dip.data.atomic import check_out_dir
 from dip.data.crop import CropBox
 from dip.engine.checkpoint import Checkpoint
 from dip.engine.holdout import Validation
 from dip.engine.interrupts import StopRequests
-from dip.engine.outputs import RunRecord, check_out_dir, fit_metrics, observer_images, write_fit_outputs
+from dip.engine.outputs import RunRecord, fit_metrics, observer_images, write_fit_outputs
 from dip.engine.progress import Progress
 from dip.engine.request import FitRequest, fingerprint, load_inputs
 from dip.engine.state import TrainingState

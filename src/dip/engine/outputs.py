@@ -7,7 +7,6 @@ complete result, and a killed fit leaves nothing but a temporary sibling that th
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,15 +46,6 @@ class RunRecord:
     best: tuple[float, int | None]  # the curve's best (PSNR, iteration): the oracle so far
     backtracks: int
     placement: compute.Placement
-
-
-def check_out_dir(out: Path) -> None:
-    """Refuse an output path that is a file or cannot be written, before any work."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not out.is_dir():
-        raise DipError(out, "output path exists and is not a directory")
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise DipError(out, "output directory is not writable")
 
 
 def observer_images(average: OutputAverage, stopping: VarianceStop,
