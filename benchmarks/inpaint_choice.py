@@ -123,9 +123,15 @@ def first_estimate(stderr: str) -> str:
     return line.split("estimated time: ", 1)[-1].split(" (", 1)[0] if line else ""
 
 
-def inpaint(folder: Path, name: str, extra: list[str]) -> tuple[np.ndarray, float, str, str]:
-    """Run ``dip inpaint`` on the case; the result in [0, 1], its wall seconds, the line that says what, and the
-    first time estimate."""
+def stopped(stderr: str) -> str:
+    """Where the stopping rule ended the fit, as ``N/T`` iterations, or "" when it ran every iteration."""
+    line = next((x for x in stderr.splitlines() if "; stopping after " in x), "")
+    return "/".join(line.split("; stopping after ", 1)[1].split(" iterations")[0].split(" of ")) if line else ""
+
+
+def inpaint(folder: Path, name: str, extra: list[str]) -> tuple[np.ndarray, float, str, str, str]:
+    """Run ``dip inpaint`` on the case; the result in [0, 1], its wall seconds, the line that says what, the
+    first time estimate, and where the stopping rule ended it (``N/T``, or "")."""
     out = folder / f"{name}.png"
     cmd = [sys.executable, "-m", "dip", "inpaint", str(folder / "clean.png"), str(folder / "mask.png"), "-o",
            str(out), "--no-progress", *extra]
@@ -136,7 +142,8 @@ def inpaint(folder: Path, name: str, extra: list[str]) -> tuple[np.ndarray, floa
         sys.exit(f"inpaint_choice: {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
     a = np.asarray(Image.open(out)).astype(np.float64) / 255.0
     what = r.stdout.strip().splitlines()[-1].split(": ", 1)[-1]
-    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), seconds, what, first_estimate(r.stderr)
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), seconds, what, first_estimate(r.stderr), \
+        stopped(r.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         bih = fill(clean, known)
         row = {"case": case, "size": f"{clean.shape[2]}x{clean.shape[1]}", "missing_pct": 100 * (1 - known.mean()),
                "biharmonic": missing_psnr(clean, known, bih), "biharmonic_s": time.perf_counter() - t}
-        result, row["default_s"], row["default_what"], row["default_eta"] = inpaint(folder, "default",
-                                                                                   args.inpaint_args)
+        result, row["default_s"], row["default_what"], row["default_eta"], row["default_stopped"] = inpaint(
+            folder, "default", args.inpaint_args)
         row["default"] = missing_psnr(clean, known, result)
         if args.dip_only:
-            result, row["dip_only_s"], _, _ = inpaint(folder, "dip_only", [*args.inpaint_args, "--holdout", "0"])
+            result, row["dip_only_s"], *_ = inpaint(folder, "dip_only", [*args.inpaint_args, "--holdout", "0"])
             row["dip_only"] = missing_psnr(clean, known, result)
         rows.append(row)
         print(", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)

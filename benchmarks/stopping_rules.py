@@ -31,6 +31,10 @@ iterations it saved where it did. The rules, as ``dip inpaint --stop auto`` woul
 * ``val``: f_θ(z) at the best held-out PSNR if the validation rule fired (no better value for ``patience``
   iterations), else the final iterate.
 * ``val_ema``: the same rule on the average's held-out PSNR: the average at its best, else the final average.
+* ``val_ema_end``: the same, but the fit runs every iteration (no ``--stop auto``): the average at its best
+  held-out PSNR over the whole fit if the rule fired at some point, else the final average. ``dip inpaint``'s
+  default (docs/stopping.md, "Which output `dip inpaint` writes").
+* ``pick``: of the final iterate and the final average, the one with the better held-out PSNR (no stopping).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ REGIMES: dict[str, dict[str, Any]] = {
               "overrides": {"iterations": 1000, "eval_every": 25}},
 }
 HOLDOUT, PATIENCE = 0.05, 200
-RULES = ["final", "ema", "es", "val", "val_ema"]
+RULES = ["final", "ema", "es", "val", "val_ema", "val_ema_end", "pick"]
 
 
 # ---------------------------------------------------------------------------------------------------- the fits
@@ -145,15 +149,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- the rules
-def stop_on(evals: pd.DataFrame, column: str, patience: int) -> tuple[int | None, int]:
-    """The validation rule replayed: (the evaluation where it fired or None, the row of the best value so far)."""
-    best, best_row = -math.inf, 0
+def stop_on(evals: pd.DataFrame, column: str, patience: int, to_the_end: bool = False) -> tuple[int | None, int]:
+    """The validation rule replayed: (the evaluation where it fired or None, the row of the best value so far).
+    ``to_the_end``: the fit goes on after the rule fired (no ``--stop auto``), so the best is over every
+    evaluation, as :class:`dip.engine.holdout.Validation` keeps it."""
+    best, best_row, fired = -math.inf, 0, None
     for row, (it, value) in enumerate(zip(evals["iteration"], evals[column])):
         if value > best:
             best, best_row = value, row
-        elif it - evals["iteration"].iloc[best_row] >= patience:
-            return int(it), best_row
-    return None, best_row
+        elif fired is None and it - evals["iteration"].iloc[best_row] >= patience:
+            fired = int(it)
+            if not to_the_end:
+                return fired, best_row
+    return fired, best_row
 
 
 def rules(m: dict[str, Any], evals: pd.DataFrame | None, patience: int) -> list[dict[str, Any]]:
@@ -164,13 +172,18 @@ def rules(m: dict[str, Any], evals: pd.DataFrame | None, patience: int) -> list[
         out += [{"rule": "ema", "psnr": m["psnr_ema"], "stopped": None},
                 {"rule": "es", "psnr": m["psnr_es"] if m["es_fired_at"] is not None else m["psnr"],
                  "stopped": m["es_fired_at"]}]
-    for rule, value, score, fallback in (("val", "val", "psnr", m["psnr"]),
-                                         ("val_ema", "ema_val", "ema_psnr", m.get("psnr_ema"))):
+    for rule, value, score, fallback, to_the_end in (("val", "val", "psnr", m["psnr"], False),
+                                                     ("val_ema", "ema_val", "ema_psnr", m.get("psnr_ema"), False),
+                                                     ("val_ema_end", "ema_val", "ema_psnr", m.get("psnr_ema"), True)):
         if evals is None:
             break
-        fired, best = stop_on(evals, value, patience)
+        fired, best = stop_on(evals, value, patience, to_the_end)
         out.append({"rule": rule, "psnr": evals[score].iloc[best] if fired is not None else fallback,
-                    "stopped": fired})
+                    "stopped": None if to_the_end else fired})
+    if evals is not None:  # the end's two candidates, picked by their held-out PSNR
+        last = evals.iloc[-1]
+        out.append({"rule": "pick", "psnr": m["psnr_ema"] if last["ema_val"] > last["val"] else m["psnr"],
+                    "stopped": None})
     tags = m.get("tags") or {}
     for r in out:
         r.update(task=m.get("task", tags.get("task")), image=m.get("image", tags.get("image")), seed=m["seed"],
@@ -225,10 +238,11 @@ def table(args: argparse.Namespace) -> int:
         "mean PSNR": s["psnr"].map("{:.2f}".format),
         "gap to oracle [95% CI over images]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
                                               for d, lo, hi in zip(s["gap"], s["low"], s["high"])],
-        "worst image (gap)": s["worst"], "worst image vs final": s["worst_vs_final"], "fired": s["fired"],
-        "iterations saved where fired": s["saved"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:.0f}%")})
+        "worst image (gap)": s["worst"], "worst image vs final": s["worst_vs_final"], "stopped early": s["fired"],
+        "iterations saved where stopped": s["saved"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:.0f}%")})
     oracle, final = df.groupby("image")["oracle"].mean(), df.groupby("image")["final"].mean()
-    print(f"{args.folder}: {df['seed'].nunique()} seeds, oracle {oracle.mean():.2f} dB, final iterate "
+    print(f"{args.folder}: {len(df.groupby(['image', 'seed']))} fits of {df['image'].nunique()} images (seeds "
+          f"{', '.join(map(str, sorted(df['seed'].unique())))}), oracle {oracle.mean():.2f} dB, final iterate "
           f"{(final - oracle).mean():+.2f} dB to it (worst {(final - oracle).idxmin()} "
           f"{(final - oracle).min():+.2f}); validation patience {args.patience}\n")
     print(show.to_markdown(index=False, disable_numparse=True))

@@ -103,14 +103,14 @@ def test_choice_picks_the_classical_fill_when_dip_is_bad_and_dip_when_it_is_good
 
 
 # ------------------------------------------------------------------------------------------ in a real fit
-def _fit(img, mask, out, holdout=0.1, **params):
+def _fit(img, mask, out, holdout=0.1, watch="estimate", **params):
     from dip.data.presets import resolve
     from dip.engine.fit import Fit, FitRequest
 
     tiny = {"n_down": [8, 8, 8], "n_up": [8, 8, 8], "n_skip": [2, 2, 2], "iterations": 30, "eval_every": 10,
             "lr": 0.01, **params}
     return Fit(FitRequest(image=img, mask=mask, out=out, preset="table1", params=resolve("table1", tiny),
-                          threads=1, holdout=holdout, holdout_patience=20), progress=False)
+                          threads=1, holdout=holdout, holdout_patience=20, holdout_watch=watch), progress=False)
 
 
 def test_the_held_out_pixels_never_reach_the_loss(tmp_path):
@@ -144,6 +144,27 @@ def test_the_validation_output_is_the_estimate_of_its_best_evaluation(tmp_path, 
     for it in range(best):
         rebuilt.iterate(it)
     assert np.array_equal(rebuilt.estimate(), fit.images["output_val.png"])
+    rebuilt.close()
+
+
+def test_watching_the_average_keeps_the_average_of_its_best_evaluation(tmp_path, img, mask):
+    # holdout_watch="average" (dip inpaint's --average): psnr_val scores the output average a_t, and
+    # output_val.png is a_t at the best of them, the same array a second fit rebuilds by running to that
+    # iteration (a_t at evaluation t holds the outputs x_0..x_t: iteration t's own, before its Adam step).
+    from dip.core.quality import psnr_known
+
+    fit = _fit(img, mask, tmp_path / "out", watch="average", iterations=60)
+    m = fit.run()
+    curve = np.genfromtxt(tmp_path / "out" / "curve.csv", delimiter=",", names=True)
+    best = int(curve["iteration"][np.argmax(curve["psnr_val"])])
+    assert m["val_iter"] == best and m["val_watch"] == "average"
+    rebuilt = _fit(img, mask, tmp_path / "again", watch="average", iterations=60)
+    for it in range(min(best + 1, 60)):
+        rebuilt.iterate(it)
+    average = rebuilt.average.average[0].numpy()
+    assert np.array_equal(average, fit.images["output_val.png"])
+    assert psnr_known(rebuilt.inputs.image, average, rebuilt.validation.held) == pytest.approx(m["psnr_val"])
+    assert not np.array_equal(rebuilt.estimate(), fit.images["output_val.png"])  # the average, not f(z)
     rebuilt.close()
 
 

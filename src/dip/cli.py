@@ -132,10 +132,15 @@ def _add_inpaint(sub: Any) -> None:
                    help="fit a copy whose longer side is N (LANCZOS; the mask nearest) and upsample the fill back "
                         "to full size: for images too large for the memory (dip refuses those before starting)")
     i.add_argument("--stop", choices=["never", "auto"], default="never",
-                   help="auto: stop when the ground-truth-free rule (ES-EMV, docs/stopping.md) fires and write "
-                        "its minimum-variance output; never: run all iterations and write the final one")
-    i.add_argument("--average", action="store_true",
-                   help="write the exponential moving average of the outputs (weight ema_weight) instead")
+                   help="never (default): run every iteration; auto: end the fit when the validation rule fires "
+                        "(--holdout-patience iterations without a better held-out PSNR; with --holdout 0, the "
+                        "ES-EMV rule) and say so. Not the default: it saves iterations where the fit overfits, "
+                        "and can stop too early on texture (docs/stopping.md)")
+    i.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
+                   help="DIP's result is the exponential moving average of the outputs (weight ema_weight), at "
+                        "its best held-out PSNR where the validation rule fired, else at the end: the best "
+                        "ground-truth-free output in docs/stopping.md's study (default); --no-average: the "
+                        "network's output f(z) instead")
     add_holdout_options(i)
     _add_fit_options(i, "auto", INPAINT_PRESETS, "the fit's numeric precision (default: fp32 for a named preset; "
                                                  "with --preset auto, what auto picks for the device: bf16 on a "

@@ -69,7 +69,8 @@ class Fit:
         p = self.params
         self.inputs = load_inputs(req)
         # dip inpaint's validation set: held-out known pixels, removed from inputs.known before anything reads it
-        self.validation = Validation.attach(self.inputs, req.holdout, req.seed, req.holdout_patience)
+        self.validation = Validation.attach(self.inputs, req.holdout, req.seed, req.holdout_patience,
+                                            req.holdout_watch)
         self.placement = req.placement or compute.place(req.device, req.threads, req.precision, req.memory_format,
                                                         req.cuda_graph, req.deterministic)
         self.device = self.placement.device
@@ -157,11 +158,19 @@ class Fit:
         pm = psnr_known(self.inputs.image, est, self.inputs.known) if finite else float("nan")
         if not self.guard.check(it, pm, self.net, self.optimizer, loss):
             return False
-        extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, est)}
+        extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, self.watched(est))}
         self.curve.add(it, float("nan") if loss is None else loss, pm, est, **extra)
         fired = self.rule().fired()
         self.progress.report(it, pm, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
+
+    def watched(self, est: np.ndarray) -> np.ndarray:
+        """What the validation rule scores: the estimate ``est``, or the output average a_t (``holdout_watch``;
+        before any training output there is no average, and the estimate stands for it: the time probe's
+        evaluation at the untrained state)."""
+        if self.validation.watch == "average" and self.average.average is not None:
+            return self.average.average[0].float().cpu().numpy()
+        return est
 
     def final_estimate(self) -> np.ndarray:
         """The estimate after the last step, guarded like every evaluation: when the guard refuses it, the last
@@ -235,7 +244,8 @@ def iterate_to_end(fit: Fit) -> float:
             fit.iterate(it)
             if fit.req.stop_early and fit.due(it) and (fired := fit.rule().fired()) is not None:
                 fit.stopped_at = it + 1
-                log.info("the stopping rule fired at iteration %d (%s); stopping", fired, rule_best(fit))
+                log.info("the stopping rule fired at iteration %d (%s); stopping after %d of %d iterations", fired,
+                         rule_best(fit), fit.stopped_at, fit.total)
                 break
             if every and (it + 1) % every == 0 and it + 1 < fit.total:
                 fit.save(it + 1, fit.prior_seconds + time.perf_counter() - t0)
@@ -266,7 +276,9 @@ def finish(fit: Fit, loop_seconds: float) -> dict[str, Any]:
 def rule_best(fit: Fit) -> str:
     """Where the rule that ended the loop saw its best: the held-out PSNR's peak, or the variance's minimum."""
     if fit.validation is not None:
-        return f"best held-out PSNR {fit.validation.best[0]:.2f} dB at {fit.validation.best[1]}"
+        v = fit.validation
+        return (f"no better held-out PSNR for {v.patience} iterations: best held-out PSNR of the {v.watched} "
+                f"{v.best[0]:.2f} dB at {v.best[1]}")
     return f"minimum output variance at {fit.stopping.result()[0]}"
 
 

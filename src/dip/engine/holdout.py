@@ -4,9 +4,11 @@ Self-validation for single-image priors (Li et al., BMVC 2021): hide part of the
 watch how well the fit predicts them. For inpainting the measurements are the known pixels, and predicting
 pixels the fit did not see is exactly the task. So a seeded fraction ``fraction`` of the known pixels is held out:
 they are removed from the known mask *before* anything else sees it (the loss, the guard's masked PSNR, the
-checkpoint's inputs), and at every evaluation the PSNR of the estimate on them, ``psnr_val``, is added to the
-curve. The rule keeps the estimate f_θ(z) of the best ``psnr_val`` and *fires* when ``patience`` iterations have
-passed without a better one.
+checkpoint's inputs), and at every evaluation the PSNR on them of what the rule *watches*, ``psnr_val``, is added
+to the curve: the estimate f_θ(z) (``watch="estimate"``) or the output average a_t (``watch="average"``,
+:mod:`dip.core.averaging`; the better rule in docs/stopping.md's study, ``dip inpaint``'s default). The rule
+keeps the watched image of the best ``psnr_val`` and *fires* when ``patience`` iterations have passed without a
+better one.
 
 The held-out pixels have the shape of the damage, not of scattered pixels: an isolated known pixel is easy for
 any interpolation, and a validation set of them would favour smooth classical fills over the network. And they
@@ -78,29 +80,37 @@ def beside(rng: np.random.Generator, top: int, lft: int, shape: tuple[int, int],
     return min(max(top + dy, 0), h - rh), min(max(lft + dx, 0), w - rw)
 
 
-class Validation:
-    """The held-out pixels of one fit, ``psnr_val`` at every evaluation, and the estimate of its best value."""
+WATCHED = {"estimate": "estimate", "average": "output average"}  # watch -> what it is, in words
 
-    def __init__(self, image: np.ndarray, held: np.ndarray, patience: int):
-        self.image, self.held, self.patience = image, held, patience
+
+class Validation:
+    """The held-out pixels of one fit, ``psnr_val`` at every evaluation, and the watched image of its best value."""
+
+    def __init__(self, image: np.ndarray, held: np.ndarray, patience: int, watch: str = "estimate"):
+        if watch not in WATCHED:
+            raise ValueError(f"Validation: watch must be one of {', '.join(WATCHED)}, got {watch!r}")
+        self.image, self.held, self.patience, self.watch = image, held, patience, watch
+        self.watched = WATCHED[watch]
         self.best = (-math.inf, -1)  # (psnr_val, iteration)
         self.best_estimate: np.ndarray | None = None
         self.fired_at: int | None = None
 
     @classmethod
-    def attach(cls, inputs: Any, fraction: float, seed: int, patience: int) -> Validation | None:
+    def attach(cls, inputs: Any, fraction: float, seed: int, patience: int, watch: str = "estimate"
+               ) -> Validation | None:
         """Hold out ``fraction`` of ``inputs.known`` (removed from it, in place of the attribute); None for 0."""
         if not fraction:
             return None
         held = holdout_mask(inputs.known, fraction, seed)
         inputs.known = np.ascontiguousarray(inputs.known & ~held)
-        return cls(inputs.image, held, patience)
+        return cls(inputs.image, held, patience, watch)
 
     def observe(self, iteration: int, output: Any) -> None:
         """Nothing per iteration: the rule watches the evaluations (:meth:`evaluate`)."""
 
     def evaluate(self, iteration: int, estimate: np.ndarray) -> float:
-        """``psnr_val`` of the estimate after ``iteration`` steps; keeps it when best, fires after the patience."""
+        """``psnr_val`` of the watched image ``estimate`` after ``iteration`` steps; keeps it when best, fires after
+        the patience."""
         value = psnr_known(self.image, estimate, self.held)
         if value > self.best[0]:
             self.best, self.best_estimate = (value, iteration), estimate.copy()
@@ -119,7 +129,8 @@ class Validation:
         scored = None
         if gt is not None and self.best_estimate is not None:
             scored = psnr(as_chw(to_uint8(gt)), as_chw(to_uint8(self.best_estimate)))
-        return {"holdout_pixels": int(self.held.sum()), "psnr_val": self.best[0], "val_iter": self.best[1],
+        return {"holdout_pixels": int(self.held.sum()), "val_watch": self.watch, "psnr_val": self.best[0],
+                "val_iter": self.best[1],
                 "val_fired_at": self.fired_at, "val_patience": self.patience, "psnr_valstop": scored}
 
     def state_dict(self) -> dict[str, Any]:

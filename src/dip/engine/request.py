@@ -46,6 +46,7 @@ class FitRequest:
     stop_early: bool = False  # end the loop when the stopping rule has fired (dip inpaint --stop auto)
     holdout: float = 0.0  # fraction of the known pixels held out of the loss as a validation set (dip.engine.holdout)
     holdout_patience: int = 200  # iterations without a better held-out PSNR before the validation rule fires
+    holdout_watch: str = "estimate"  # estimate: the rule scores f_θ(z); average: the output average (dip.engine.holdout)
     engine: str = "ours"  # ours | authors (the reference engine, dip.engine.authors)
     authors_code: Path | None = None  # the fetched authors_code dataset folder (engine authors)
     manifest: Path | None = None  # the manifest that verifies it
@@ -179,4 +180,6 @@ def fingerprint(req: FitRequest, inputs: Inputs, device: str, threads: int) -> s
     }
     if req.holdout:  # only then: the fingerprints of fits without held-out pixels stay as they were
         key["holdout"] = [req.holdout, req.holdout_patience]
+        if req.holdout_watch != "estimate":  # what the rule keeps (and checkpoints) differs
+            key["holdout"].append(req.holdout_watch)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -9,10 +9,11 @@ network did not see. With d the network's candidate and c that fill, the blend
 
 contains both (w = 1: DIP; w = 0: the classical fill), so its held-out error is never above either's. The DIP
 candidate d is one image, chosen without looking at the held-out pixels again: the validation rule's output
-(the estimate of the best held-out PSNR) when the rule has fired, i.e. the held-out PSNR stayed below its best
-for the whole patience; otherwise the final iterate (a best held-out PSNR that the patience has not confirmed
-is mostly noise on a small image: measured in docs/stopping.md); with ``--average``, the output average. The
-picture written is w·d + (1 − w)·c_all, with c_all the classical fill from every known pixel.
+(what it watches, the output average or the estimate, at its best held-out PSNR) when the rule has fired, i.e.
+the held-out PSNR stayed below its best for the whole patience; otherwise the end's image of the same kind, the
+final average or the final iterate (a best held-out PSNR that the patience has not confirmed is mostly noise on
+a small image: measured in docs/stopping.md). The picture written is w·d + (1 − w)·c_all, with c_all the
+classical fill from every known pixel.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dip.core.classical import fill
 from dip.core.quality import psnr_known
 
 # the fit's images that may stand for DIP, and what they are (dip.engine.fit, dip.engine.holdout)
-CANDIDATES = {"output_val.png": "the output at the best held-out PSNR, where the rule fired",
-              "output.png": "the final iterate", "output_ema.png": "the output average"}
+CANDIDATES = {"output_val.png": "the {watched} at its best held-out PSNR, where the rule fired",
+              "output.png": "the final iterate", "output_ema.png": "the final output average"}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Choice:
     weight: float
     candidate: str
     scores: dict[str, float] = field(default_factory=dict)
+    watched: str = "estimate"  # what the validation rule watched (dip.engine.holdout.WATCHED), for output_val.png
 
     @property
     def what(self) -> str:
@@ -48,7 +50,8 @@ class Choice:
     def line(self) -> str:
         """Why, in one line (printed by dip inpaint)."""
         s = self.scores
-        return (f"{self.what}: on the {s['pixels']:.0f} held-out known pixels DIP ({CANDIDATES[self.candidate]}) "
+        dip = CANDIDATES[self.candidate].format(watched=self.watched)
+        return (f"{self.what}: on the {s['pixels']:.0f} held-out known pixels DIP ({dip}) "
                 f"scores {s['dip']:.2f} dB, the biharmonic fill {s['classical']:.2f} dB, the blend {s['blend']:.2f}"
                 " dB")
 
@@ -84,19 +87,20 @@ def chosen_image(choice: Choice, image: np.ndarray, all_known: np.ndarray,
     return (choice.weight * d + (1 - choice.weight) * classical).astype(np.float32)
 
 
-def candidate(fit, average: bool) -> str:
-    """The fit's image that stands for DIP (module docstring): the average, the validation rule's output when it
-    fired, else the final iterate."""
-    if average:
-        return "output_ema.png"
-    return "output_val.png" if fit.validation.fired() is not None else "output.png"
+def candidate(fit) -> str:
+    """The fit's image that stands for DIP (module docstring): the validation rule's output when it fired, else
+    the end's image of what the rule watched (the final average or the final iterate)."""
+    if fit.validation.fired() is not None:
+        return "output_val.png"
+    return "output_ema.png" if fit.validation.watch == "average" else "output.png"
 
 
-def decide(fit, average: bool = False) -> tuple[np.ndarray, str]:
+def decide(fit) -> tuple[np.ndarray, str]:
     """For a finished :class:`dip.engine.fit.Fit` with held-out pixels: the picture to write (at the fit's size) and
     what it is, in words (the choice and why)."""
     inputs, held = fit.inputs, fit.validation.held
-    name = candidate(fit, average)
+    name = candidate(fit)
     choice = choose(inputs.image, inputs.known, held, fit.images[name], name)
+    choice.watched = fit.validation.watched
     fit.choice = choice
     return chosen_image(choice, inputs.image, inputs.known | held, fit.images), choice.line()

@@ -107,15 +107,16 @@ def write_work_inputs(folder: Path, prepared: Prepared) -> tuple[Path, Path]:
 
 
 def chosen_output(m: dict, average: bool, stop: str) -> tuple[str, str]:
-    """Which of the fit's images ``dip inpaint`` writes (``--average``, ``--stop``), and what it is, in words."""
-    if average:
-        return "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
+    """Which of the fit's images ``dip inpaint --holdout 0`` writes (``--stop auto``: ES-EMV's output; else
+    ``--average``: the output average; else the final iterate), and what it is, in words."""
     if stop == "auto":
         fired = m["es_fired_at"]
         return "output_es.png", (
             f"the output at iteration {m['es_iter']}, where the stopping rule fired at {fired}" if fired
             else f"the minimum-variance output at iteration {m['es_iter']} (the rule did not fire within "
                  f"{m['iterations']} iterations)")
+    if average:
+        return "output_ema.png", f"the average of the outputs (weight {m['ema_weight']})"
     return "output.png", f"the final iterate ({m['iterations']} iterations)"
 
 
@@ -169,6 +170,7 @@ def run(opts: InpaintOptions) -> dict[str, Any]:
     req = opts.fit.request(choice.preset, choice.precision, budget, image=opts.image, mask=opts.mask, gt=None,
                            out=work, write_observed=False, stop_early=opts.stop == "auto", holdout=opts.holdout,
                            holdout_patience=opts.holdout_patience,
+                           holdout_watch="average" if opts.average else "estimate",
                            checkpoint_dir=opts.fit.checkpoint_dir or out.with_name(f".{out.name}.ckpt"))
     check_device_memory(req, prepared, device)  # a refusal is the only line: the choices are said after it
     for line in prepared.notes:
@@ -184,12 +186,13 @@ def run(opts: InpaintOptions) -> dict[str, Any]:
             fit = Fit(req, progress=opts.fit.progress)
             fit.progress.expect(plan.loop, plan.after, plan.before)  # said again when the running rate moves it by a third
             m = fit.run()
-        chosen, what = chosen_output(m, opts.average, opts.stop)
-        output = fit.images[chosen]
         if fit.validation is not None:  # DIP, the classical fill or a blend, chosen on held-out pixels
             from dip.inpaint.choice import decide
 
-            output, what = decide(fit, opts.average)
+            output, what = decide(fit)
+        else:
+            chosen, what = chosen_output(m, opts.average, opts.stop)
+            output = fit.images[chosen]
         result = compose(prepared, output, fit.inputs.crop, opts.keep_known)
         write_png(out, result, bits=prepared.bits)
     finally:

@@ -26,7 +26,7 @@ class InpaintOptions:
     keep_known: bool = True
     max_side: int | None = None
     stop: str = "never"  # never | auto
-    average: bool = False
+    average: bool = True
     holdout: float = 0.05
     holdout_patience: int = 200
 
