@@ -32,8 +32,10 @@ iterations it saved where it did. The rules, as ``dip inpaint --stop auto`` woul
   iterations), else the final iterate.
 * ``val_ema``: the same rule on the average's held-out PSNR: the average at its best, else the final average.
 * ``val_ema_end``: the same, but the fit runs every iteration (no ``--stop auto``): the average at its best
-  held-out PSNR over the whole fit if the rule fired at some point, else the final average. ``dip inpaint``'s
-  default (docs/stopping.md, "Which output `dip inpaint` writes").
+  held-out PSNR over the whole fit if the rule fired at some point, else the final average.
+* ``default``: ``dip inpaint``'s DIP result (:func:`dip.inpaint.choice.candidate`): ``val_ema_end``'s average, or
+  the final iterate where its held-out PSNR is higher (at a short budget the average still carries the early
+  outputs; docs/stopping.md, "Which output `dip inpaint` writes").
 * ``pick``: of the final iterate and the final average, the one with the better held-out PSNR (no stopping).
 """
 
@@ -63,7 +65,7 @@ REGIMES: dict[str, dict[str, Any]] = {
               "overrides": {"iterations": 1000, "eval_every": 25}},
 }
 HOLDOUT, PATIENCE = 0.05, 200
-RULES = ["final", "ema", "es", "val", "val_ema", "val_ema_end", "pick"]
+RULES = ["final", "ema", "es", "val", "val_ema", "val_ema_end", "default", "pick"]
 
 
 # ---------------------------------------------------------------------------------------------------- the fits
@@ -180,6 +182,10 @@ def rules(m: dict[str, Any], evals: pd.DataFrame | None, patience: int) -> list[
         fired, best = stop_on(evals, value, patience, to_the_end)
         out.append({"rule": rule, "psnr": evals[score].iloc[best] if fired is not None else fallback,
                     "stopped": None if to_the_end else fired})
+        if rule == "val_ema_end":  # dip inpaint's default: that average, or the final iterate if it predicts better
+            held_out = evals[value].iloc[best] if fired is not None else evals[value].iloc[-1]
+            out.append({"rule": "default", "psnr": out[-1]["psnr"] if held_out >= evals["val"].iloc[-1]
+                        else m["psnr"], "stopped": None})
     if evals is not None:  # the end's two candidates, picked by their held-out PSNR
         last = evals.iloc[-1]
         out.append({"rule": "pick", "psnr": m["psnr_ema"] if last["ema_val"] > last["val"] else m["psnr"],

@@ -102,6 +102,32 @@ def test_choice_picks_the_classical_fill_when_dip_is_bad_and_dip_when_it_is_good
     assert good.weight == 1.0 and good.candidate == "output_val.png" and good.what == "DIP"
 
 
+def test_watching_the_average_the_final_iterate_stands_for_dip_where_it_predicts_better():
+    # At a short budget the average still carries early outputs: the candidate is then the final iterate, picked
+    # on the held-out pixels; where the average predicts better it stays (and the rule's output when it fired).
+    from types import SimpleNamespace
+
+    from dip.inpaint.choice import candidate
+
+    rng = np.random.default_rng(0)
+    image = rng.random((1, 32, 32))
+    held = strokes(32, 32) & (rng.random((32, 32)) < 0.3)
+    good, bad = image.copy(), np.clip(image + 0.2 * rng.standard_normal(image.shape), 0, 1)
+
+    def fit(final, average, fired=None):
+        rule = SimpleNamespace(watch="average", held=held, fired=lambda: fired)
+        return SimpleNamespace(validation=rule, inputs=SimpleNamespace(image=image),
+                               images={"output.png": final, "output_ema.png": average, "output_val.png": average})
+
+    assert candidate(fit(good, bad)) == "output.png"
+    assert candidate(fit(bad, good)) == "output_ema.png"
+    assert candidate(fit(bad, good, fired=40)) == "output_val.png"
+    assert candidate(fit(good, bad, fired=40)) == "output.png"
+    estimate = SimpleNamespace(validation=SimpleNamespace(watch="estimate", held=held, fired=lambda: None),
+                               inputs=SimpleNamespace(image=image), images={"output.png": bad})
+    assert candidate(estimate) == "output.png"  # --no-average: the final iterate, nothing to pick from
+
+
 # ------------------------------------------------------------------------------------------ in a real fit
 def _fit(img, mask, out, holdout=0.1, watch="estimate", **params):
     from dip.data.presets import resolve

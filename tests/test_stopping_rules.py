@@ -51,11 +51,16 @@ def test_a_rule_that_never_fires_falls_back_to_the_end(sr):
          "iterations": 30, "seed": 0, "task": "table1", "image": "house"}
     got = {r["rule"]: (r["psnr"], r["stopped"]) for r in sr.rules(m, evals, patience=15)}
     assert got == {"final": (23.0, None), "ema": (23.5, None), "es": (23.0, None), "val": (23.0, None),
-                   "val_ema": (23.5, None), "val_ema_end": (23.5, None), "pick": (23.5, None)}
+                   "val_ema": (23.5, None), "val_ema_end": (23.5, None), "default": (23.5, None),
+                   "pick": (23.5, None)}
     falling = evals.assign(val=[18.0, 21.0, 20.0, 19.0], ema_val=[17.0, 21.0, 20.0, 19.0])
     got = {r["rule"]: (r["psnr"], r["stopped"]) for r in sr.rules(m, falling, patience=15)}
     assert got["val"] == (21.0, 30) and got["val_ema"] == (21.5, 30)  # fired at 30: the value at 10
     assert got["val_ema_end"] == (21.5, None)  # the same image, without stopping
+    assert got["default"] == (21.5, None)  # its held-out PSNR (21.0) beats the final iterate's (19.0)
+    lagging = evals.assign(ema_val=[17.0, 18.0, 19.0, 20.0])  # the average still behind the iterate (21.0) at the end
+    got = {r["rule"]: (r["psnr"], r["stopped"]) for r in sr.rules(m, lagging, patience=15)}
+    assert got["val_ema_end"] == (23.5, None) and got["default"] == (23.0, None)
     assert got["pick"] == (23.0, None)  # at the end the iterate's held-out PSNR is the better one
     rising_again = falling.assign(ema_val=[17.0, 21.0, 20.0, 19.0, 22.0][:4])
     rising_again.loc[len(rising_again)] = [40, 24.0, 19.0, 24.5, 22.0]

@@ -12,8 +12,10 @@ candidate d is one image, chosen without looking at the held-out pixels again: t
 (what it watches, the output average or the estimate, at its best held-out PSNR) when the rule has fired, i.e.
 the held-out PSNR stayed below its best for the whole patience; otherwise the end's image of the same kind, the
 final average or the final iterate (a best held-out PSNR that the patience has not confirmed is mostly noise on
-a small image: measured in docs/stopping.md). The picture written is w·d + (1 − w)·c_all, with c_all the
-classical fill from every known pixel.
+a small image: measured in docs/stopping.md). When the rule watches the average, the final iterate stands for
+DIP instead where it predicts the held-out pixels better: at a short budget (320 iterations at 512x512 on a CPU)
+the average still carries the early, blurred outputs (weight 0.99: those older than 100 iterations keep 37%).
+The picture written is w·d + (1 − w)·c_all, with c_all the classical fill from every known pixel.
 """
 
 from __future__ import annotations
@@ -89,10 +91,15 @@ def chosen_image(choice: Choice, image: np.ndarray, all_known: np.ndarray,
 
 def candidate(fit) -> str:
     """The fit's image that stands for DIP (module docstring): the validation rule's output when it fired, else
-    the end's image of what the rule watched (the final average or the final iterate)."""
-    if fit.validation.fired() is not None:
-        return "output_val.png"
-    return "output_ema.png" if fit.validation.watch == "average" else "output.png"
+    the end's image of what the rule watched (the final average or the final iterate); watching the average, the
+    final iterate where its held-out PSNR is higher."""
+    v = fit.validation
+    name = "output_val.png" if v.fired() is not None else "output_ema.png" if v.watch == "average" else "output.png"
+    if v.watch == "average":
+        image = fit.inputs.image
+        if psnr_known(image, fit.images["output.png"], v.held) > psnr_known(image, fit.images[name], v.held):
+            return "output.png"
+    return name
 
 
 def decide(fit) -> tuple[np.ndarray, str]:
