@@ -21,10 +21,9 @@ from benchmarks.common import make_mask, project_config, table1_image
 def one_fit(image: str, seed: int, profile: str, data: Path | None, tmp: Path) -> dict:
     from dip.core.quality import psnr
     from dip.core.stopping import VarianceStop
-    from dip.data.images import to_uint8
+    from dip.data.images import as_chw, to_uint8
     from dip.data.presets import resolve
     from dip.engine.fit import Fit, FitRequest
-    from dip.data.images import as_chw
 
     cfg = project_config()
     prof, task = cfg["profiles"][profile], cfg["tasks"]["table1"]
