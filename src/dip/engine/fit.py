@@ -158,19 +158,11 @@ class Fit:
         pm = psnr_known(self.inputs.image, est, self.inputs.known) if finite else float("nan")
         if not self.guard.check(it, pm, self.net, self.optimizer, loss):
             return False
-        extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, self.watched(est))}
+        extra = {} if self.validation is None else {"psnr_val": self.validation.evaluate(it, watched(self, est))}
         self.curve.add(it, float("nan") if loss is None else loss, pm, est, **extra)
         fired = self.rule().fired()
         self.progress.report(it, pm, self.curve.last, None if fired is None else f"stop rule fired at {fired}")
         return True
-
-    def watched(self, est: np.ndarray) -> np.ndarray:
-        """What the validation rule scores: the estimate ``est``, or the output average a_t (``holdout_watch``;
-        before any training output there is no average, and the estimate stands for it: the time probe's
-        evaluation at the untrained state)."""
-        if self.validation.watch == "average" and self.average.average is not None:
-            return self.average.average[0].float().cpu().numpy()
-        return est
 
     def final_estimate(self) -> np.ndarray:
         """The estimate after the last step, guarded like every evaluation: when the guard refuses it, the last
@@ -218,6 +210,15 @@ def build_step(net: torch.nn.Module, p: dict[str, Any], padded: tuple[int, int],
     noise = Perturbation(p["reg_noise_std"], req.seed + NOISE_SEED_OFFSET, placement.device)
     step = GraphStep if placement.cuda_graph else EagerStep
     return step(net, z, objective, optimizer, noise, req.precision, placement.device)
+
+
+def watched(fit: Fit, est: np.ndarray) -> np.ndarray:
+    """What the validation rule scores: the estimate ``est``, or the output average a_t (``holdout_watch``; before
+    any training output there is no average, and the estimate stands for it: the time probe's evaluation at the
+    untrained state)."""
+    if fit.validation.watch == "average" and fit.average.average is not None:
+        return fit.average.average[0].float().cpu().numpy()
+    return est
 
 
 def observe(fit: Fit, it: int) -> None:
