@@ -138,9 +138,9 @@ def _add_inpaint(sub: Any) -> None:
                         "and can stop too early on texture (docs/stopping.md)")
     i.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
                    help="DIP's result is the exponential moving average of the outputs (weight ema_weight), at "
-                        "its best held-out PSNR where the validation rule fired, else at the end: the best "
-                        "ground-truth-free output in docs/stopping.md's study (default); --no-average: the "
-                        "network's output f(z) instead")
+                        "its best held-out PSNR where the validation rule fired, else at the end, or the final "
+                        "output where that predicts the held-out pixels better: the best ground-truth-free choice "
+                        "in docs/stopping.md's study (default); --no-average: the network's output f(z) instead")
     add_holdout_options(i)
     _add_fit_options(i, "auto", INPAINT_PRESETS, "the fit's numeric precision (default: fp32 for a named preset; "
                                                  "with --preset auto, what auto picks for the device: bf16 on a "
@@ -173,7 +173,7 @@ def add_holdout_options(i: argparse.ArgumentParser) -> None:
     i.add_argument("--holdout", type=float, default=0.05, metavar="F",
                    help="hold this fraction of the known pixels (copies of the damage's shapes, seeded) out of the "
                         "fit; their PSNR picks the output (with --stop auto: ends the fit) and chooses between DIP, "
-                        "the biharmonic fill or a blend (default %(default)s; 0: off, the final iterate as before)")
+                        "the biharmonic fill or a blend (default %(default)s; 0: off, DIP's output alone)")
     i.add_argument("--holdout-patience", type=int, default=200, metavar="N",
                    help="--stop auto with --holdout: stop after N iterations without a better held-out PSNR "
                         "(default %(default)s)")
