@@ -22,10 +22,14 @@ def project_config() -> dict[str, Any]:
     return load_config(ROOT / "config" / "config.yaml")
 
 
+def data_folder(data: Path | None) -> Path:
+    """The data: ``data``, else $DIP_DATA_MIRROR, else ../shared/data (the mirror's layout: table1/, fig7/)."""
+    return data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
+
+
 def table1_image(name: str, data: Path | None, tool: str) -> Path:
-    """A Table 1 image from ``data``, else $DIP_DATA_MIRROR, else ../shared/data; exits with one line if absent."""
-    data = data or Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data")
-    image = data / "table1" / f"{name}.png"
+    """A Table 1 image from :func:`data_folder`; exits with one line if absent."""
+    image = data_folder(data) / "table1" / f"{name}.png"
     if not image.exists():
         sys.exit(f"{tool}: {image} not found (give --data)")
     return image

@@ -15,7 +15,7 @@ the claim's fits never hold pixels out. All rules are read from the same fit, so
 Regimes (how each was chosen: docs/stopping.md, "Study"):
 
 * ``quick``: the pipeline's quick profile (128x128 central crops, its overrides, 800 iterations).
-* ``noisy``: the quick network on 64x64 central crops (kate: the ci profile's window with text) with Gaussian
+* ``noisy``: the quick network on the ci profile's crops (64x64 central; kate: its window with text) with Gaussian
   noise of σ = 10/255 on the observed pixels (a real photo's sensor noise; the ground truth stays clean), 1000
   iterations, evaluated every 25: there the final iterate falls clearly below the oracle, because the network
   goes on to fit the noise.
@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -55,16 +54,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import ROOT, make_mask, project_config, table1_image
+from benchmarks.common import ROOT, data_folder, make_mask, project_config, table1_image
+from dip.inpaint.options import InpaintOptions
 
 IMAGES = ["barbara", "boat", "house", "lena", "peppers", "cameraman", "couple", "fingerprint", "hill", "man",
           "montage", "kate"]
+# per regime: the profile whose crops (crop, crop_at) the fits take, the noise on the observed pixels, and the
+# overrides on top of the quick profile's
 REGIMES: dict[str, dict[str, Any]] = {
-    "quick": {"crop": "profile", "noise": 0.0, "overrides": {}},
-    "noisy": {"crop": 64, "crop_at": {"kate": [168, 200]}, "noise": 10 / 255,
+    "quick": {"crops": "quick", "noise": 0.0, "overrides": {}},
+    "noisy": {"crops": "ci", "noise": 10 / 255,
               "overrides": {"iterations": 1000, "eval_every": 25}},
 }
-HOLDOUT, PATIENCE = 0.05, 200
+HOLDOUT, PATIENCE = InpaintOptions.holdout, InpaintOptions.holdout_patience  # dip inpaint's defaults
 RULES = ["final", "ema", "es", "val", "val_ema", "val_ema_end", "default", "pick"]
 
 
@@ -75,7 +77,7 @@ def inputs(image: str, seed: int, regime: str, data: Path | None, tmp: Path) -> 
 
     cfg = project_config()
     if image == "kate":
-        folder = Path(os.environ.get("DIP_DATA_MIRROR") or ROOT.parent / "shared" / "data") if data is None else data
+        folder = data_folder(data)
         task, clean, mask = "fig7_text", folder / "fig7" / "kate.png", folder / "fig7" / "kate_mask.png"
     else:
         task, clean = "table1", table1_image(image, data, "stopping_rules")
@@ -105,8 +107,8 @@ def one_fit(image: str, seed: int, regime: str, data: Path | None, record: Path)
         tmp = Path(t)
         task, observed, mask, clean = inputs(image, seed, regime, data, tmp)
         params = resolve(cfg["tasks"][task]["preset"], {**prof["overrides"][task], **spec["overrides"]})
-        crop = prof["crop"] if spec["crop"] == "profile" else spec["crop"]
-        crop_at = spec.get("crop_at", {}).get(image)
+        crops = cfg["profiles"][spec["crops"]]
+        crop, crop_at = crops["crop"], (crops.get("crop_at") or {}).get(task)
         req = FitRequest(image=observed, mask=mask, gt=clean, out=tmp / "fit", preset=cfg["tasks"][task]["preset"],
                          params=params, seed=seed, crop=crop, crop_at=None if crop_at is None else tuple(crop_at),
                          precision="fp32", threads=1, device="cpu", holdout=HOLDOUT, holdout_patience=PATIENCE)
@@ -174,27 +176,34 @@ def rules(m: dict[str, Any], evals: pd.DataFrame | None, patience: int) -> list[
         out += [{"rule": "ema", "psnr": m["psnr_ema"], "stopped": None},
                 {"rule": "es", "psnr": m["psnr_es"] if m["es_fired_at"] is not None else m["psnr"],
                  "stopped": m["es_fired_at"]}]
-    for rule, value, score, fallback, to_the_end in (("val", "val", "psnr", m["psnr"], False),
-                                                     ("val_ema", "ema_val", "ema_psnr", m.get("psnr_ema"), False),
-                                                     ("val_ema_end", "ema_val", "ema_psnr", m.get("psnr_ema"), True)):
-        if evals is None:
-            break
-        fired, best = stop_on(evals, value, patience, to_the_end)
-        out.append({"rule": rule, "psnr": evals[score].iloc[best] if fired is not None else fallback,
-                    "stopped": None if to_the_end else fired})
-        if rule == "val_ema_end":  # dip inpaint's default: that average, or the final iterate if it predicts better
-            held_out = evals[value].iloc[best] if fired is not None else evals[value].iloc[-1]
-            out.append({"rule": "default", "psnr": out[-1]["psnr"] if held_out >= evals["val"].iloc[-1]
-                        else m["psnr"], "stopped": None})
-    if evals is not None:  # the end's two candidates, picked by their held-out PSNR
-        last = evals.iloc[-1]
-        out.append({"rule": "pick", "psnr": m["psnr_ema"] if last["ema_val"] > last["val"] else m["psnr"],
-                    "stopped": None})
+    if evals is not None:
+        out += held_out_rules(m, evals, patience)
     tags = m.get("tags") or {}
     for r in out:
         r.update(task=m.get("task", tags.get("task")), image=m.get("image", tags.get("image")), seed=m["seed"],
                  oracle=m["psnr_best"], final=m["psnr"], iterations=m["iterations"])
     return out
+
+
+def held_out_rules(m: dict[str, Any], evals: pd.DataFrame, patience: int) -> list[dict[str, Any]]:
+    """The rules that read the held-out PSNRs of this study's ``evals`` (module docstring)."""
+    out = []
+    for rule, value, score, fallback in (("val", "val", "psnr", m["psnr"]),
+                                         ("val_ema", "ema_val", "ema_psnr", m["psnr_ema"])):
+        fired, best = stop_on(evals, value, patience)
+        out.append({"rule": rule, "psnr": evals[score].iloc[best] if fired is not None else fallback,
+                    "stopped": fired})
+    fired, best = stop_on(evals, "ema_val", patience, to_the_end=True)
+    # the average at its best held-out PSNR, else the final one
+    average = evals["ema_psnr"].iloc[best] if fired is not None else m["psnr_ema"]
+    held_out, last = evals["ema_val"].iloc[best if fired is not None else -1], evals.iloc[-1]
+    return out + [
+        {"rule": "val_ema_end", "psnr": average, "stopped": None},
+        # dip inpaint's DIP result (dip.inpaint.choice.candidate): that average, or the final iterate if it
+        # predicts the held-out pixels better
+        {"rule": "default", "psnr": average if held_out >= last["val"] else m["psnr"], "stopped": None},
+        # the end's two candidates, picked by their held-out PSNR
+        {"rule": "pick", "psnr": m["psnr_ema"] if last["ema_val"] > last["val"] else m["psnr"], "stopped": None}]
 
 
 def load(folder: Path, patience: int) -> pd.DataFrame:
