@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import subprocess
 import sys
 import time
@@ -27,7 +26,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-DATA = Path(os.environ.get("DIP_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+from benchmarks.common import data_folder
+
+DATA = data_folder(None)
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "a", "photo", "keeps",
          "its", "scratches"]
 

@@ -65,9 +65,11 @@ def blend_weight(d: np.ndarray, c: np.ndarray, y: np.ndarray) -> float:
     return 1.0 if den == 0 else float(np.clip((diff * (y - c)).sum() / den, 0.0, 1.0))
 
 
-def choose(image: np.ndarray, known: np.ndarray, held: np.ndarray, dip: np.ndarray, name: str) -> Choice:
+def choose(image: np.ndarray, known: np.ndarray, held: np.ndarray, dip: np.ndarray, name: str,
+           watched: str = "estimate") -> Choice:
     """The blend of the DIP candidate ``dip`` (the fit's image ``name``) and the classical fill that best predicts
-    the held-out pixels ``held`` of ``image``; ``known`` is the fit's known mask (held-out pixels removed)."""
+    the held-out pixels ``held`` of ``image``; ``known`` is the fit's known mask (held-out pixels removed),
+    ``watched`` what the validation rule watched (for the line)."""
     y = image[:, held]
     classical = fill(image, known)
     d, c = np.clip(dip[:, held], 0, 1), classical[:, held]
@@ -76,7 +78,7 @@ def choose(image: np.ndarray, known: np.ndarray, held: np.ndarray, dip: np.ndarr
               "classical": psnr_known(image, classical, held)}
     blended = np.where(held[None], w * np.clip(dip, 0, 1) + (1 - w) * classical, image)
     scores["blend"] = psnr_known(image, blended, held)
-    return Choice(w, name, scores)
+    return Choice(w, name, scores, watched)
 
 
 def chosen_image(choice: Choice, image: np.ndarray, all_known: np.ndarray,
@@ -107,7 +109,6 @@ def decide(fit) -> tuple[np.ndarray, str]:
     what it is, in words (the choice and why)."""
     inputs, held = fit.inputs, fit.validation.held
     name = candidate(fit)
-    choice = choose(inputs.image, inputs.known, held, fit.images[name], name)
-    choice.watched = fit.validation.watched
+    choice = choose(inputs.image, inputs.known, held, fit.images[name], name, fit.validation.watched)
     fit.choice = choice
     return chosen_image(choice, inputs.image, inputs.known | held, fit.images), choice.line()
